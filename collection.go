@@ -1,0 +1,525 @@
+package sextant
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/sextantdb/sextant/internal/engine"
+	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/payload"
+)
+
+// Metadata is a record's (or a collection's) metadata: string keys mapped to
+// string, int, float, bool values or non-empty lists of one of those.
+type Metadata = map[string]any
+
+// Str returns a pointer to s, for Record.Document.
+func Str(s string) *string { return &s }
+
+// Record is a record to Add or Upsert.
+type Record struct {
+	ID        string
+	Embedding []float32
+	Metadata  Metadata
+	Document  *string
+}
+
+// UpdateRecord changes parts of an existing record. A nil Embedding keeps
+// the vector, a nil Document keeps the document; Metadata keys are merged
+// into the record's metadata, and a key whose value is nil is removed.
+type UpdateRecord struct {
+	ID        string
+	Embedding []float32
+	Metadata  Metadata
+	Document  *string
+}
+
+// Include selects what reads return. The zero value means Chroma's default:
+// metadatas and documents (and distances for Query).
+type Include uint8
+
+const (
+	IncludeEmbeddings Include = 1 << iota
+	IncludeMetadatas
+	IncludeDocuments
+	IncludeDistances
+	// IncludeNone returns ids only.
+	IncludeNone
+)
+
+func (in Include) resolve(query bool) Include {
+	if in == 0 {
+		in = IncludeMetadatas | IncludeDocuments
+		if query {
+			in |= IncludeDistances
+		}
+	}
+	return in
+}
+
+func (in Include) engine() engine.Include {
+	return engine.Include{Vectors: in&IncludeEmbeddings != 0, Metadatas: in&IncludeMetadatas != 0, Documents: in&IncludeDocuments != 0}
+}
+
+// Collection is a set of records searched by nearest neighbour.
+//
+// Collection is safe for concurrent use.
+type Collection struct {
+	db      *DB
+	id      string
+	cfg     CollectionConfig // as created; Dimension and EfSearch live in eng
+	eng     *engine.Collection
+	openErr error
+
+	// cat is the collection's catalog entry. Guarded by db.mu.
+	cat struct {
+		name, tenant, database string
+		metadata               Metadata
+		deleted                bool
+	}
+}
+
+// ID returns the collection's id (a UUID).
+func (c *Collection) ID() string { return c.id }
+
+// Name returns the collection's current name.
+func (c *Collection) Name() string {
+	c.db.mu.RLock()
+	defer c.db.mu.RUnlock()
+	return c.cat.name
+}
+
+// Tenant and Database return where the collection lives.
+func (c *Collection) Tenant() string   { return c.cat.tenant }
+func (c *Collection) Database() string { return c.cat.database }
+
+// Metadata returns the collection's own metadata.
+func (c *Collection) Metadata() Metadata {
+	c.db.mu.RLock()
+	defer c.db.mu.RUnlock()
+	return c.cat.metadata
+}
+
+// Config returns the collection's configuration, with the dimension fixed
+// by the first write and the current ef_search.
+func (c *Collection) Config() CollectionConfig {
+	cfg := c.cfg
+	c.db.mu.RLock()
+	cfg.Metadata = c.cat.metadata
+	c.db.mu.RUnlock()
+	if c.eng != nil {
+		ec := c.eng.Config()
+		cfg.Dimension = ec.Dim
+		cfg.EfSearch = ec.EfSearch
+	}
+	return cfg
+}
+
+// rowLocked returns the catalog row of c.
+// REQUIRES: db.mu held.
+func (c *Collection) rowLocked() collRow {
+	cfg := c.cfg
+	row := collRow{
+		ID: c.id, Name: c.cat.name, Tenant: c.cat.tenant, Database: c.cat.database,
+		Dimension: cfg.Dimension, Metric: string(cfg.Metric), M: cfg.M, EfConstruction: cfg.EfConstruction,
+		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel, ExactThreshold: cfg.ExactThreshold,
+	}
+	if c.eng != nil {
+		row.EfSearch = c.eng.Config().EfSearch
+	}
+	if c.cat.metadata != nil {
+		row.Metadata = payload.AppendMap(nil, c.cat.metadata)
+	}
+	return row
+}
+
+// SetEfSearch changes the default ef of queries, durably.
+func (c *Collection) SetEfSearch(ef int) error {
+	if ef < 1 || ef > 4096 {
+		return fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, ef)
+	}
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	c.db.mu.Lock()
+	defer c.db.mu.Unlock()
+	old := e.Config().EfSearch
+	e.SetEfSearch(ef)
+	if err := c.db.writeCatalogLocked(); err != nil {
+		e.SetEfSearch(old)
+		return err
+	}
+	return nil
+}
+
+// SetMetadata replaces the collection's own metadata, durably.
+func (c *Collection) SetMetadata(md Metadata) error {
+	norm, err := normalizeMeta(md)
+	if err != nil {
+		return fmt.Errorf("%w: collection metadata: %v", ErrInvalidMetadata, err)
+	}
+	if _, err := c.engine(); err != nil {
+		return err
+	}
+	c.db.mu.Lock()
+	defer c.db.mu.Unlock()
+	old := c.cat.metadata
+	c.cat.metadata = norm
+	if err := c.db.writeCatalogLocked(); err != nil {
+		c.cat.metadata = old
+		return err
+	}
+	return nil
+}
+
+func normalizeMeta(md Metadata) (Metadata, error) { return payload.Normalize(md) }
+
+func (c *Collection) engine() (*engine.Collection, error) {
+	if c.openErr != nil {
+		return nil, c.openErr
+	}
+	c.db.mu.RLock()
+	deleted, closed := c.cat.deleted, c.db.mu.closed
+	c.db.mu.RUnlock()
+	if deleted {
+		return nil, fmt.Errorf("%w: collection %s was deleted", ErrNotFound, c.id)
+	}
+	if closed {
+		return nil, ErrClosed
+	}
+	return c.eng, nil
+}
+
+// markDeleted marks c deleted. REQUIRES: db.mu held exclusively.
+func (c *Collection) markDeleted() { c.cat.deleted = true }
+
+// drop closes the engine and removes the collection's files.
+func (c *Collection) drop() error {
+	if c.eng == nil {
+		return c.db.opts.FS.RemoveAll(c.db.collDir(c.id))
+	}
+	return c.eng.Drop()
+}
+
+// Count returns the number of records.
+func (c *Collection) Count(ctx context.Context) (int, error) {
+	e, err := c.engine()
+	if err != nil {
+		return 0, err
+	}
+	return e.Count(), ctx.Err()
+}
+
+func toPuts(recs []Record) ([]engine.Put, error) {
+	puts := make([]engine.Put, len(recs))
+	for i, r := range recs {
+		md, err := payload.Normalize(r.Metadata)
+		if err != nil {
+			return nil, errs.Record(ErrInvalidMetadata, i, r.ID, "%v", err)
+		}
+		puts[i] = engine.Put{ID: r.ID, Vector: r.Embedding, Meta: md, Doc: r.Document}
+	}
+	return puts, nil
+}
+
+// Add inserts records. The batch is atomic: an id that exists already, a
+// duplicate id in the batch or an invalid vector or metadata refuses all of
+// it with a *RecordError.
+func (c *Collection) Add(ctx context.Context, recs []Record) error {
+	return c.putBatch(ctx, recs, false)
+}
+
+// Upsert inserts records or replaces those that exist. The batch is atomic.
+func (c *Collection) Upsert(ctx context.Context, recs []Record) error {
+	return c.putBatch(ctx, recs, true)
+}
+
+func (c *Collection) putBatch(ctx context.Context, recs []Record, upsert bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	puts, err := toPuts(recs)
+	if err != nil {
+		return err
+	}
+	if upsert {
+		return e.Upsert(puts)
+	}
+	return e.Add(puts)
+}
+
+// Update changes existing records. The batch is atomic: a missing id
+// refuses all of it with a *RecordError naming the id.
+func (c *Collection) Update(ctx context.Context, recs []UpdateRecord) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	ups := make([]engine.Update, len(recs))
+	for i, r := range recs {
+		u := engine.Update{ID: r.ID, Vector: r.Embedding, SetDoc: r.Document != nil, Doc: r.Document}
+		set := Metadata{}
+		for k, v := range r.Metadata {
+			if v == nil {
+				u.DeleteKeys = append(u.DeleteKeys, k)
+			} else {
+				set[k] = v
+			}
+		}
+		md, err := payload.Normalize(set)
+		if err != nil {
+			return errs.Record(ErrInvalidMetadata, i, r.ID, "%v", err)
+		}
+		u.Meta = md
+		ups[i] = u
+	}
+	return e.Update(ups)
+}
+
+// Delete deletes the records with the given ids and returns how many
+// existed.
+func (c *Collection) Delete(ctx context.Context, ids []string) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return 0, err
+	}
+	return e.Delete(ids)
+}
+
+// GetOptions select records to read.
+type GetOptions struct {
+	IDs     []string // when set: these records, in this order (missing ids are skipped)
+	Limit   int      // 0: no limit
+	Offset  int
+	Include Include
+}
+
+// GetResult holds records in columns, as Chroma returns them. Columns not
+// included are nil.
+type GetResult struct {
+	IDs        []string
+	Embeddings [][]float32
+	Metadatas  []Metadata
+	Documents  []*string
+}
+
+// Get reads records by id, or all records in insertion order, paged by
+// limit and offset.
+func (c *Collection) Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return nil, err
+	}
+	inc := opts.Include.resolve(false)
+	hits, err := e.Get(engine.GetRequest{IDs: opts.IDs, Limit: opts.Limit, Offset: opts.Offset, Include: inc.engine()})
+	if err != nil {
+		return nil, err
+	}
+	res := &GetResult{IDs: make([]string, len(hits))}
+	if inc&IncludeEmbeddings != 0 {
+		res.Embeddings = make([][]float32, len(hits))
+	}
+	if inc&IncludeMetadatas != 0 {
+		res.Metadatas = make([]Metadata, len(hits))
+	}
+	if inc&IncludeDocuments != 0 {
+		res.Documents = make([]*string, len(hits))
+	}
+	for i, h := range hits {
+		res.IDs[i] = h.ID
+		if res.Embeddings != nil {
+			res.Embeddings[i] = h.Vector
+		}
+		if res.Metadatas != nil {
+			res.Metadatas[i] = copyMeta(h.Meta)
+		}
+		if res.Documents != nil {
+			res.Documents[i] = h.Doc
+		}
+	}
+	return res, nil
+}
+
+func copyMeta(m Metadata) Metadata {
+	if m == nil {
+		return nil
+	}
+	out := make(Metadata, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// QueryOptions is a batch of nearest-neighbour queries.
+type QueryOptions struct {
+	Embeddings [][]float32
+	K          int // results per query; default 10
+	Ef         int // HNSW breadth for these queries; 0: the collection's ef_search
+	Include    Include
+	Explain    bool // return the plan of each query
+}
+
+// Plan says how a query was executed, so a user can see why it was slow.
+type Plan struct {
+	Kind                 string // "exact" or "hnsw"
+	Ef                   int
+	Candidates           int // records the query could return
+	DistanceComputations int
+	Fallback             bool // HNSW returned fewer than k and exact search took over
+}
+
+// QueryResult holds, per query, its results nearest first. Columns not
+// included are nil.
+type QueryResult struct {
+	IDs        [][]string
+	Distances  [][]float32
+	Embeddings [][][]float32
+	Metadatas  [][]Metadata
+	Documents  [][]*string
+	Plans      []Plan // with Explain
+}
+
+// Query runs a batch of nearest-neighbour queries. A query vector of the
+// wrong dimension, with NaN/Inf, or zero under cosine refuses the batch.
+func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
+	e, err := c.engine()
+	if err != nil {
+		return nil, err
+	}
+	k := opts.K
+	if k == 0 {
+		k = 10
+	}
+	if k < 0 {
+		return nil, fmt.Errorf("%w: k must be > 0, got %d", ErrInvalidArgument, k)
+	}
+	if opts.Ef < 0 || opts.Ef > 4096 {
+		return nil, fmt.Errorf("%w: ef %d out of range [1, 4096]", ErrInvalidArgument, opts.Ef)
+	}
+	qs := make([][]float32, len(opts.Embeddings))
+	for i, q := range opts.Embeddings {
+		if qs[i], err = e.PrepareQuery(i, q); err != nil {
+			return nil, err
+		}
+	}
+	inc := opts.Include.resolve(true)
+	n := len(qs)
+	res := &QueryResult{IDs: make([][]string, n)}
+	if inc&IncludeDistances != 0 {
+		res.Distances = make([][]float32, n)
+	}
+	if inc&IncludeEmbeddings != 0 {
+		res.Embeddings = make([][][]float32, n)
+	}
+	if inc&IncludeMetadatas != 0 {
+		res.Metadatas = make([][]Metadata, n)
+	}
+	if inc&IncludeDocuments != 0 {
+		res.Documents = make([][]*string, n)
+	}
+	if opts.Explain {
+		res.Plans = make([]Plan, n)
+	}
+	for i, q := range qs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Include: inc.engine()})
+		if err != nil {
+			return nil, fmt.Errorf("query %d: %w", i, err)
+		}
+		ids := make([]string, len(hits))
+		var dists []float32
+		if res.Distances != nil {
+			dists = make([]float32, len(hits))
+		}
+		for j, h := range hits {
+			ids[j] = h.ID
+			if dists != nil {
+				dists[j] = h.Dist
+			}
+		}
+		res.IDs[i] = ids
+		if dists != nil {
+			res.Distances[i] = dists
+		}
+		if res.Embeddings != nil {
+			res.Embeddings[i] = make([][]float32, len(hits))
+			for j, h := range hits {
+				res.Embeddings[i][j] = h.Vector
+			}
+		}
+		if res.Metadatas != nil {
+			res.Metadatas[i] = make([]Metadata, len(hits))
+			for j, h := range hits {
+				res.Metadatas[i][j] = copyMeta(h.Meta)
+			}
+		}
+		if res.Documents != nil {
+			res.Documents[i] = make([]*string, len(hits))
+			for j, h := range hits {
+				res.Documents[i][j] = h.Doc
+			}
+		}
+		if res.Plans != nil {
+			res.Plans[i] = Plan(plan)
+		}
+	}
+	return res, nil
+}
+
+// Stats is a collection's index and memory state.
+type Stats = engine.Stats
+
+// Stats returns the collection's current figures.
+func (c *Collection) Stats() (Stats, error) {
+	e, err := c.engine()
+	if err != nil {
+		return Stats{}, err
+	}
+	return e.Stats(), nil
+}
+
+// Verify checks the collection's internal invariants (record table, id map,
+// HNSW graph) and returns the first violation found.
+func (c *Collection) Verify() error {
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	return e.Verify()
+}
+
+// WaitIndexed blocks until a background index build in progress finishes.
+func (c *Collection) WaitIndexed() error {
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	e.WaitIndexed()
+	return nil
+}
+
+// Checkpoint writes a checkpoint of the collection now.
+func (c *Collection) Checkpoint() error {
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	return e.Checkpoint()
+}

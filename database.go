@@ -1,0 +1,210 @@
+package sextant
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/sextantdb/sextant/internal/payload"
+)
+
+// Database is a handle on one tenant's database: the namespace collections
+// live in.
+//
+// Database is safe for concurrent use.
+type Database struct {
+	db *DB
+	s  scope
+}
+
+// Tenant returns the tenant's name.
+func (d *Database) Tenant() string { return d.s.tenant }
+
+// Name returns the database's name.
+func (d *Database) Name() string { return d.s.database }
+
+// checkLocked returns an error if the DB is closed or the database does not exist.
+// REQUIRES: db.mu held.
+func (d *Database) checkLocked() error {
+	if d.db.mu.closed {
+		return ErrClosed
+	}
+	if _, ok := d.db.mu.databases[d.s]; !ok {
+		return fmt.Errorf("%w: database %q in tenant %q", ErrNotFound, d.s.database, d.s.tenant)
+	}
+	return nil
+}
+
+// findLocked returns the collection named name.
+// REQUIRES: db.mu held.
+func (d *Database) findLocked(name string) *Collection {
+	for _, c := range d.db.mu.colls {
+		if c.cat.name == name && c.cat.tenant == d.s.tenant && c.cat.database == d.s.database {
+			return c
+		}
+	}
+	return nil
+}
+
+// CreateCollection creates a collection; a collection of that name existing
+// already is an ErrAlreadyExists error.
+func (d *Database) CreateCollection(name string, cfg *CollectionConfig) (*Collection, error) {
+	c, _, err := d.create(name, cfg, false)
+	return c, err
+}
+
+// GetOrCreateCollection returns the named collection, creating it if needed.
+// If it exists and cfg sets a fixed field (dimension, metric, M,
+// ef_construction, embedding model) to another value than the stored one,
+// the call fails with ErrConfigConflict.
+func (d *Database) GetOrCreateCollection(name string, cfg *CollectionConfig) (*Collection, error) {
+	c, _, err := d.create(name, cfg, true)
+	return c, err
+}
+
+func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Collection, bool, error) {
+	if err := ValidateName(name); err != nil {
+		return nil, false, err
+	}
+	var want CollectionConfig
+	if cfg != nil {
+		want = *cfg
+	}
+	resolved, err := want.resolve(d.db.opts.ExactThreshold)
+	if err != nil {
+		return nil, false, err
+	}
+	db := d.db
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := d.checkLocked(); err != nil {
+		return nil, false, err
+	}
+	if c := d.findLocked(name); c != nil {
+		if !getOK {
+			return nil, false, fmt.Errorf("%w: collection %q", ErrAlreadyExists, name)
+		}
+		if c.openErr != nil {
+			return nil, false, c.openErr
+		}
+		if err := c.Config().conflict(want); err != nil {
+			return nil, false, fmt.Errorf("collection %q: %w", name, err)
+		}
+		return c, false, nil
+	}
+	row := collRow{
+		ID: newUUID(), Name: name, Tenant: d.s.tenant, Database: d.s.database,
+		Dimension: resolved.Dimension, Metric: string(resolved.Metric), M: resolved.M,
+		EfConstruction: resolved.EfConstruction, EfSearch: resolved.EfSearch,
+		EmbeddingModel: resolved.EmbeddingModel, ExactThreshold: resolved.ExactThreshold,
+	}
+	if resolved.Metadata != nil {
+		row.Metadata = payload.AppendMap(nil, resolved.Metadata)
+	}
+	c, err := db.openCollection(row)
+	if err != nil {
+		return nil, false, err
+	}
+	if c.openErr != nil {
+		return nil, false, c.openErr
+	}
+	db.mu.colls[row.ID] = c
+	if err := db.writeCatalogLocked(); err != nil {
+		delete(db.mu.colls, row.ID)
+		_ = c.eng.Drop()
+		return nil, false, err
+	}
+	return c, true, nil
+}
+
+// GetCollection returns the named collection.
+func (d *Database) GetCollection(name string) (*Collection, error) {
+	d.db.mu.RLock()
+	defer d.db.mu.RUnlock()
+	if err := d.checkLocked(); err != nil {
+		return nil, err
+	}
+	c := d.findLocked(name)
+	if c == nil {
+		return nil, fmt.Errorf("%w: collection %q", ErrNotFound, name)
+	}
+	return c, c.openErr
+}
+
+// ListCollections lists collections by name, with limit (0: all) and offset.
+func (d *Database) ListCollections(limit, offset int) ([]*Collection, error) {
+	if limit < 0 || offset < 0 {
+		return nil, fmt.Errorf("%w: limit and offset must be >= 0", ErrInvalidArgument)
+	}
+	d.db.mu.RLock()
+	defer d.db.mu.RUnlock()
+	if err := d.checkLocked(); err != nil {
+		return nil, err
+	}
+	var out []*Collection
+	for _, c := range d.db.mu.colls {
+		if c.cat.tenant == d.s.tenant && c.cat.database == d.s.database {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Collection) int { return compareStr(a.cat.name, b.cat.name) })
+	return page(out, limit, offset), nil
+}
+
+// CountCollections returns the number of collections in the database.
+func (d *Database) CountCollections() (int, error) {
+	cs, err := d.ListCollections(0, 0)
+	return len(cs), err
+}
+
+// RenameCollection renames a collection.
+func (d *Database) RenameCollection(oldName, newName string) error {
+	if err := ValidateName(newName); err != nil {
+		return err
+	}
+	db := d.db
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if err := d.checkLocked(); err != nil {
+		return err
+	}
+	c := d.findLocked(oldName)
+	if c == nil {
+		return fmt.Errorf("%w: collection %q", ErrNotFound, oldName)
+	}
+	if oldName == newName {
+		return nil
+	}
+	if d.findLocked(newName) != nil {
+		return fmt.Errorf("%w: collection %q", ErrAlreadyExists, newName)
+	}
+	c.cat.name = newName
+	if err := db.writeCatalogLocked(); err != nil {
+		c.cat.name = oldName
+		return err
+	}
+	return nil
+}
+
+// DeleteCollection deletes a collection and removes its files.
+func (d *Database) DeleteCollection(name string) error {
+	db := d.db
+	db.mu.Lock()
+	if err := d.checkLocked(); err != nil {
+		db.mu.Unlock()
+		return err
+	}
+	c := d.findLocked(name)
+	if c == nil {
+		db.mu.Unlock()
+		return fmt.Errorf("%w: collection %q", ErrNotFound, name)
+	}
+	delete(db.mu.colls, c.id)
+	if err := db.writeCatalogLocked(); err != nil {
+		db.mu.colls[c.id] = c
+		db.mu.Unlock()
+		return err
+	}
+	c.markDeleted()
+	db.mu.Unlock()
+	return c.drop()
+}

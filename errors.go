@@ -1,0 +1,23 @@
+package sextant
+
+import "github.com/sextantdb/sextant/internal/errs"
+
+// Errors returned by Sextant. Match them with errors.Is; a refused record of
+// a batch is a *RecordError that wraps one of them.
+var (
+	ErrNotFound          = errs.ErrNotFound
+	ErrAlreadyExists     = errs.ErrAlreadyExists
+	ErrInvalidName       = errs.ErrInvalidName
+	ErrInvalidArgument   = errs.ErrInvalidArgument
+	ErrDimensionMismatch = errs.ErrDimensionMismatch
+	ErrInvalidVector     = errs.ErrInvalidVector
+	ErrDuplicateID       = errs.ErrDuplicateID
+	ErrInvalidMetadata   = errs.ErrInvalidMetadata
+	ErrConfigConflict    = errs.ErrConfigConflict
+	ErrClosed            = errs.ErrClosed
+	ErrReadOnly          = errs.ErrReadOnly
+)
+
+// RecordError names the record of a batch that was refused, and why. The
+// whole batch was refused; nothing of it was applied.
+type RecordError = errs.RecordError

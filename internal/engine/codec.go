@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+
+	"github.com/sextantdb/sextant/internal/payload"
+)
+
+// The WAL record of one write batch (docs/format/records.md):
+//
+//	batch   := version(u8 = 1) count(uvarint) op*
+//	op      := kind(u8) id(str) body
+//	put     := flags(u8: 1 = has document) [doc(str)] meta(map) dim(uvarint) f32*dim
+//	set     := flags(u8: 1 = set document, 2 = set metadata) [doc(str)] [meta(map)]
+//	del     := (empty)
+//	str     := len(uvarint) bytes
+//
+// map is payload.AppendMap's encoding. Vectors are stored as the caller gave
+// them (before normalization), so replay reproduces the same state.
+const batchVersion = 1
+
+type opKind uint8
+
+const (
+	opPut opKind = iota + 1 // insert or replace a record with a new vector
+	opSet                   // change metadata and/or document, keep the vector
+	opDel                   // delete
+)
+
+type op struct {
+	kind    opKind
+	id      string
+	vec     []float32 // opPut: as given
+	meta    payload.Map
+	doc     *string
+	setDoc  bool // opSet
+	setMeta bool // opSet
+}
+
+func appendStr(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+func encodeBatch(dst []byte, ops []op) []byte {
+	dst = append(dst, batchVersion)
+	dst = binary.AppendUvarint(dst, uint64(len(ops)))
+	for i := range ops {
+		o := &ops[i]
+		dst = append(dst, byte(o.kind))
+		dst = appendStr(dst, o.id)
+		switch o.kind {
+		case opPut:
+			var flags byte
+			if o.doc != nil {
+				flags |= 1
+			}
+			dst = append(dst, flags)
+			if o.doc != nil {
+				dst = appendStr(dst, *o.doc)
+			}
+			dst = payload.AppendMap(dst, o.meta)
+			dst = binary.AppendUvarint(dst, uint64(len(o.vec)))
+			for _, f := range o.vec {
+				dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
+			}
+		case opSet:
+			var flags byte
+			if o.setDoc {
+				flags |= 1
+			}
+			if o.setMeta {
+				flags |= 2
+			}
+			dst = append(dst, flags)
+			if o.setDoc {
+				var s string
+				if o.doc != nil {
+					s = *o.doc
+				}
+				dst = appendStr(dst, s)
+			}
+			if o.setMeta {
+				dst = payload.AppendMap(dst, o.meta)
+			}
+		case opDel:
+		default:
+			panic(fmt.Sprintf("BUG: op kind %d", o.kind))
+		}
+	}
+	return dst
+}
+
+func decodeBatch(b []byte) ([]op, error) {
+	r := payload.Reader{B: b}
+	if v := r.Byte(); r.Err == nil && v != batchVersion {
+		return nil, fmt.Errorf("batch version %d, want %d", v, batchVersion)
+	}
+	n := r.Uvarint()
+	if r.Err != nil || n > uint64(len(r.B)) {
+		return nil, fmt.Errorf("batch op count: %w", payload.ErrCorrupt)
+	}
+	ops := make([]op, 0, n)
+	for i := uint64(0); i < n && r.Err == nil; i++ {
+		o := op{kind: opKind(r.Byte()), id: r.String()}
+		switch o.kind {
+		case opPut:
+			flags := r.Byte()
+			if flags&1 != 0 {
+				s := r.String()
+				o.doc = &s
+			}
+			o.meta = r.Map()
+			d := r.Uvarint()
+			raw := r.Bytes(d * 4)
+			if r.Err == nil {
+				o.vec = make([]float32, d)
+				for j := range o.vec {
+					o.vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
+				}
+			}
+		case opSet:
+			flags := r.Byte()
+			if flags&1 != 0 {
+				o.setDoc = true
+				s := r.String()
+				o.doc = &s
+			}
+			if flags&2 != 0 {
+				o.setMeta = true
+				o.meta = r.Map()
+			}
+		case opDel:
+		default:
+			return nil, fmt.Errorf("op %d: unknown kind %d", i, o.kind)
+		}
+		ops = append(ops, o)
+	}
+	if r.Err != nil {
+		return nil, fmt.Errorf("decode batch: %w", r.Err)
+	}
+	if len(r.B) != 0 {
+		return nil, fmt.Errorf("decode batch: %d trailing bytes", len(r.B))
+	}
+	return ops, nil
+}
+
+// ckptMeta is the checkpoint's manifest meta blob (JSON).
+type ckptMeta struct {
+	Version    int    `json:"version"`
+	Dim        int    `json:"dim"`
+	Slots      uint32 `json:"slots"`       // slots in use (vectors file holds this many)
+	Seq        uint64 `json:"seq"`         // last record sequence number
+	WALSegment int    `json:"wal_segment"` // replay starts at this segment
+	Graph      bool   `json:"graph"`       // a graph file is present
+}
+
+func (m ckptMeta) encode() []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		panic("BUG: " + err.Error())
+	}
+	return b
+}
+
+// records file: count(uvarint) then per live slot:
+//
+//	slot(uvarint) seq(uvarint) id(str) norm(f32) flags(u8: 1 = has doc) [doc(str)] meta(map)
+func encodeRecords(dst []byte, c *state) []byte {
+	dst = binary.AppendUvarint(dst, uint64(c.live.GetCardinality()))
+	it := c.live.Iterator()
+	for it.HasNext() {
+		s := it.Next()
+		r := &c.recs[s]
+		dst = binary.AppendUvarint(dst, uint64(s))
+		dst = binary.AppendUvarint(dst, r.seq)
+		dst = appendStr(dst, r.id)
+		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.norm))
+		if r.doc != nil {
+			dst = append(dst, 1)
+			dst = appendStr(dst, *r.doc)
+		} else {
+			dst = append(dst, 0)
+		}
+		dst = payload.AppendMap(dst, r.meta)
+	}
+	return dst
+}
+
+type decodedRecord struct {
+	slot uint32
+	rec  record
+}
+
+func decodeRecords(b []byte, slots uint32) ([]decodedRecord, error) {
+	r := payload.Reader{B: b}
+	n := r.Uvarint()
+	if r.Err != nil || n > uint64(len(b)) || n > uint64(slots) {
+		return nil, fmt.Errorf("records count %d: %w", n, payload.ErrCorrupt)
+	}
+	out := make([]decodedRecord, 0, n)
+	for i := uint64(0); i < n && r.Err == nil; i++ {
+		var d decodedRecord
+		s := r.Uvarint()
+		if s >= uint64(slots) {
+			return nil, fmt.Errorf("record %d: slot %d out of range %d", i, s, slots)
+		}
+		d.slot = uint32(s)
+		d.rec.seq = r.Uvarint()
+		d.rec.id = r.String()
+		d.rec.norm = math.Float32frombits(r.Uint32())
+		if r.Byte() == 1 {
+			s := r.String()
+			d.rec.doc = &s
+		}
+		d.rec.meta = r.Map()
+		out = append(out, d)
+	}
+	if r.Err != nil {
+		return nil, fmt.Errorf("decode records: %w", r.Err)
+	}
+	return out, nil
+}

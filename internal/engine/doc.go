@@ -1,0 +1,41 @@
+// Package engine is one collection of Sextant: its write path, the apply
+// function shared by live writes and WAL replay, recovery, checkpoints and the
+// query planner. It joins the index packages (internal/index/...) with the
+// storage packages (internal/storage/...); nothing else does.
+//
+// # Write path
+//
+// A write batch is validated against the current state, resolved into ops
+// (put: a record with a new vector; set: metadata/document only; del), encoded
+// as one WAL record, appended to the WAL and applied to the in-memory state,
+// all under writeMu, so WAL order equals apply order. writeMu is then released
+// and the writer waits for the WAL to be durable up to its record: concurrent
+// writers share one fsync (group commit). The write is acknowledged only then.
+// If the WAL fails (write or fsync), the collection turns read-only with that
+// error: its in-memory state may hold the failed batch, but nothing further is
+// acknowledged, and a reopen serves exactly what is durable.
+//
+// # State and locks
+//
+// Lock order: writeMu → mu → the graph's own locks. writeMu serializes
+// writers, checkpoint snapshots and the swap-in of a background-built graph.
+// mu (RWMutex) guards the record table, the id map, the live set and the
+// free list: writers hold it exclusively only for the short in-memory update,
+// queries hold it shared for the whole search so that what the index returns
+// is consistent with the records. HNSW inserts run after mu is released (the
+// graph is safe for concurrent inserts and searches), using all workers.
+//
+// A slot's vector never changes while the slot is in a graph: an upsert with a
+// new vector writes a new slot and deletes the old one. In exact mode a
+// deleted slot is reused at once; in HNSW mode it is tombstoned and returned
+// to the free list by graph repair, which runs when tombstones pass a share
+// of the live count.
+//
+// # Plans
+//
+// Collections below ExactThreshold live records are served by exact search.
+// Crossing it starts a background HNSW build from a snapshot of the live
+// slots; writes during the build go to the new graph too, and deletes during
+// the build are replayed on it before it is swapped in. Queries are served
+// exactly until the swap, and never block on the build.
+package engine

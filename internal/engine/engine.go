@@ -1,0 +1,337 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"path"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/index/hnsw"
+	"github.com/sextantdb/sextant/internal/payload"
+	"github.com/sextantdb/sextant/internal/storage/vfs"
+	"github.com/sextantdb/sextant/internal/storage/wal"
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// Config is a collection's index configuration.
+type Config struct {
+	Dim            int // 0: fixed by the first write
+	Metric         vec.Metric
+	M              int
+	EfConstruction int
+	EfSearch       int
+	ExactThreshold int // live records below which queries are served exactly
+}
+
+// Options say where and how a collection stores its data.
+type Options struct {
+	FS              vfs.FS
+	Dir             string
+	Logger          *slog.Logger
+	NoSync          bool  // acknowledge writes before fsync (relaxed durability)
+	Workers         int   // goroutines for HNSW inserts; default GOMAXPROCS
+	CheckpointBytes int64 // WAL bytes that trigger a background checkpoint; default 64 MiB
+	Seed            uint64
+}
+
+// record is one live record. Its vector lives in the slab at its slot.
+type record struct {
+	id   string
+	seq  uint64 // insertion order, for stable Get paging
+	norm float32
+	meta payload.Map
+	doc  *string
+}
+
+// state is everything guarded by Collection.mu.
+type state struct {
+	dim      int
+	vectors  *vec.Slab
+	recs     []record // by slot
+	ids      map[string]uint32
+	live     *roaring.Bitmap
+	free     []uint32 // slots free for reuse (never in a graph)
+	nextSlot uint32
+	seq      uint64
+	order    []orderEntry // records in insertion (seq) order; may hold stale entries
+	stale    int          // stale entries in order
+	unsorted bool         // order needs sorting (a replacement was appended)
+
+	graph        *hnsw.Graph // serving graph; nil in exact mode
+	building     *hnsw.Graph // graph being built in the background
+	buildDeleted []uint32    // slots deleted while building
+}
+
+// Collection is one collection's engine.
+//
+// Collection is safe for concurrent use.
+type Collection struct {
+	opts     Options
+	cfg      Config
+	efSearch atomic.Int64
+	log      *slog.Logger
+	wal      *wal.Log
+
+	writeMu  sync.Mutex // serializes writers; see doc.go for the lock order
+	walBytes int64      // REQUIRES: writeMu. WAL bytes since the last checkpoint
+	ckptN    uint64     // REQUIRES: writeMu. number of the last checkpoint
+
+	mu struct {
+		sync.RWMutex
+		state
+	}
+
+	failed  atomic.Pointer[error] // sticky storage failure
+	closed  atomic.Bool
+	closing chan struct{}
+	bg      sync.WaitGroup
+	ckptMu  sync.Mutex // one checkpoint at a time
+	ckptRun atomic.Bool
+	buildWG sync.WaitGroup
+
+	pool sync.Pool // *[]vec.Neighbor
+}
+
+func (o *Options) ensureDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.CheckpointBytes <= 0 {
+		o.CheckpointBytes = 64 << 20
+	}
+	if o.Seed == 0 {
+		o.Seed = 0x5e7a47
+	}
+}
+
+func (c *Collection) walDir() string { return path.Join(c.opts.Dir, "wal") }
+
+// Open opens (or creates) the collection stored in opts.Dir: it loads the
+// newest checkpoint, replays the WAL after it, and starts a background HNSW
+// build when the collection is past the exact-search threshold.
+func Open(opts Options, cfg Config) (*Collection, error) {
+	opts.ensureDefaults()
+	if !cfg.Metric.Valid() {
+		return nil, fmt.Errorf("%w: invalid metric", errInvalidArgument)
+	}
+	c := &Collection{opts: opts, cfg: cfg, closing: make(chan struct{})}
+	c.log = opts.Logger.With("collection_dir", opts.Dir)
+	c.efSearch.Store(int64(cfg.EfSearch))
+	st := &c.mu.state
+	st.ids = make(map[string]uint32)
+	st.live = roaring.New()
+	if cfg.Dim > 0 {
+		st.dim = cfg.Dim
+		st.vectors = vec.NewSlab(cfg.Dim)
+	}
+	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create collection dir: %w", err)
+	}
+	fromSeg, err := c.loadCheckpoint()
+	if err != nil {
+		return nil, err
+	}
+	w, err := wal.Open(wal.Options{FS: opts.FS, Dir: c.walDir(), NoSync: opts.NoSync, Logger: c.log})
+	if err != nil {
+		return nil, fmt.Errorf("open WAL: %w", err)
+	}
+	c.wal = w
+	replayed := 0
+	err = w.Replay(fromSeg, func(rec []byte) error {
+		ops, err := decodeBatch(rec)
+		if err != nil {
+			return err
+		}
+		if err := c.checkReplay(ops); err != nil {
+			return err
+		}
+		c.apply(ops)
+		replayed++
+		c.walBytes += int64(len(rec))
+		return nil
+	})
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("replay WAL of %s: %w", opts.Dir, err)
+	}
+	c.log.Debug("collection opened", "records", c.mu.live.GetCardinality(), "wal_batches_replayed", replayed)
+	c.maybeStartBuild()
+	return c, nil
+}
+
+// checkReplay verifies a replayed batch is applicable (the vectors have the
+// collection's dimension), so that a WAL written by a buggy or foreign writer
+// is refused rather than crashing the process.
+func (c *Collection) checkReplay(ops []op) error {
+	dim := c.mu.dim
+	for _, o := range ops {
+		if o.kind != opPut {
+			continue
+		}
+		if dim == 0 {
+			dim = len(o.vec)
+		}
+		if len(o.vec) != dim || dim == 0 {
+			return fmt.Errorf("replayed record %q has dimension %d, collection has %d", o.id, len(o.vec), dim)
+		}
+		if vec.CheckFinite(o.vec) >= 0 {
+			return fmt.Errorf("replayed record %q has a non-finite value", o.id)
+		}
+	}
+	return nil
+}
+
+// Config returns the configuration, with the current ef_search and the
+// dimension fixed by the first write.
+func (c *Collection) Config() Config {
+	cfg := c.cfg
+	cfg.EfSearch = int(c.efSearch.Load())
+	c.mu.RLock()
+	cfg.Dim = c.mu.dim
+	c.mu.RUnlock()
+	return cfg
+}
+
+// SetEfSearch changes the default ef of queries.
+func (c *Collection) SetEfSearch(ef int) { c.efSearch.Store(int64(ef)) }
+
+// Count returns the number of live records.
+func (c *Collection) Count() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return int(c.mu.live.GetCardinality())
+}
+
+func (c *Collection) checkWritable() error {
+	if c.closed.Load() {
+		return errs.ErrClosed
+	}
+	if p := c.failed.Load(); p != nil {
+		return fmt.Errorf("%w: %w", errs.ErrReadOnly, *p)
+	}
+	return nil
+}
+
+func (c *Collection) fail(err error) {
+	c.failed.CompareAndSwap(nil, &err)
+	c.log.Error("collection is read-only after a storage failure", "err", err)
+}
+
+// Close waits for background work, writes a final checkpoint when the WAL
+// holds records since the last one, and closes the WAL.
+func (c *Collection) Close() error {
+	return c.close(true)
+}
+
+// Drop closes the collection without a final checkpoint and removes its files.
+func (c *Collection) Drop() error {
+	err := c.close(false)
+	if rerr := c.opts.FS.RemoveAll(c.opts.Dir); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return err
+}
+
+func (c *Collection) close(checkpoint bool) error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return errs.ErrClosed
+	}
+	close(c.closing)
+	c.buildWG.Wait()
+	c.bg.Wait()
+	var err error
+	if checkpoint && c.failed.Load() == nil {
+		c.writeMu.Lock()
+		dirty := c.walBytes > 0
+		c.writeMu.Unlock()
+		if dirty {
+			err = c.checkpoint()
+		}
+	}
+	if cerr := c.wal.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Stats describes a collection's memory and index state.
+type Stats struct {
+	Live        int
+	Slots       int
+	Tombstones  int
+	Mode        string // "exact", "building", "hnsw"
+	VectorBytes int64
+	GraphBytes  int64
+	Dim         int
+	WALBytes    int64
+	Checkpoint  uint64
+}
+
+// Stats returns the collection's current figures.
+func (c *Collection) Stats() Stats {
+	c.writeMu.Lock()
+	walBytes, n := c.walBytes, c.ckptN
+	c.writeMu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s := Stats{Live: int(c.mu.live.GetCardinality()), Slots: int(c.mu.nextSlot), Dim: c.mu.dim, WALBytes: walBytes, Checkpoint: n, Mode: "exact"}
+	if c.mu.vectors != nil {
+		s.VectorBytes = c.mu.vectors.Bytes()
+	}
+	switch {
+	case c.mu.graph != nil:
+		s.Mode = "hnsw"
+		s.Tombstones = c.mu.graph.Tombstones()
+		s.GraphBytes = c.mu.graph.MemoryBytes()
+	case c.mu.building != nil:
+		s.Mode = "building"
+	}
+	return s
+}
+
+// Verify checks the collection's in-memory invariants: the id map, record
+// table and live set agree, and the graph (if any) passes its checker and
+// holds exactly the live records.
+func (c *Collection) Verify() error {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	st := &c.mu.state
+	if int(st.live.GetCardinality()) != len(st.ids) {
+		return fmt.Errorf("live set has %d slots, id map %d ids", st.live.GetCardinality(), len(st.ids))
+	}
+	for id, s := range st.ids {
+		if !st.live.Contains(s) {
+			return fmt.Errorf("id %q maps to slot %d which is not live", id, s)
+		}
+		if st.recs[s].id != id {
+			return fmt.Errorf("slot %d holds id %q, id map says %q", s, st.recs[s].id, id)
+		}
+	}
+	if g := st.graph; g != nil && st.building == nil {
+		if err := g.Check(); err != nil {
+			return fmt.Errorf("graph: %w", err)
+		}
+		if g.Len() != len(st.ids) {
+			return fmt.Errorf("graph has %d live nodes, collection %d records", g.Len(), len(st.ids))
+		}
+		it := st.live.Iterator()
+		for it.HasNext() {
+			if s := it.Next(); !g.Contains(s) {
+				return fmt.Errorf("live slot %d (%q) is not in the graph", s, st.recs[s].id)
+			}
+		}
+	}
+	return nil
+}

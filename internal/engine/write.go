@@ -1,0 +1,394 @@
+package engine
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/payload"
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// Put is a full record for Add and Upsert. Meta must be canonical
+// (payload.Normalize).
+type Put struct {
+	ID     string
+	Vector []float32
+	Meta   payload.Map
+	Doc    *string
+}
+
+// Update changes parts of an existing record: a nil Vector keeps the vector;
+// Meta keys are merged into the record's metadata (a key listed in
+// DeleteKeys is removed); SetDoc replaces the document with Doc.
+type Update struct {
+	ID         string
+	Vector     []float32
+	Meta       payload.Map
+	DeleteKeys []string
+	SetDoc     bool
+	Doc        *string
+}
+
+// Add inserts new records; an id that already exists refuses the batch.
+func (c *Collection) Add(puts []Put) error { return c.writePuts(puts, false) }
+
+// Upsert inserts or replaces records.
+func (c *Collection) Upsert(puts []Put) error { return c.writePuts(puts, true) }
+
+func (c *Collection) writePuts(puts []Put, upsert bool) error {
+	if len(puts) == 0 {
+		return nil
+	}
+	return c.write(func() ([]op, error) {
+		dim := c.mu.dim
+		seen := make(map[string]int, len(puts))
+		ops := make([]op, len(puts))
+		for i, p := range puts {
+			if p.ID == "" {
+				return nil, errs.Record(errInvalidArgument, i, p.ID, "id is empty")
+			}
+			if j, dup := seen[p.ID]; dup {
+				return nil, errs.Record(errDuplicateID, i, p.ID, "id appears twice in the batch (also at index %d)", j)
+			}
+			seen[p.ID] = i
+			if !upsert {
+				if _, ok := c.mu.ids[p.ID]; ok {
+					return nil, errs.Record(errAlreadyExists, i, p.ID, "id already exists in the collection")
+				}
+			}
+			if dim == 0 {
+				dim = len(p.Vector)
+			}
+			if err := c.checkVector(i, p.ID, p.Vector, dim); err != nil {
+				return nil, err
+			}
+			ops[i] = op{kind: opPut, id: p.ID, vec: p.Vector, meta: p.Meta, doc: p.Doc}
+		}
+		return ops, nil
+	})
+}
+
+// checkVector validates one vector of a batch against dimension dim.
+func (c *Collection) checkVector(i int, id string, v []float32, dim int) error {
+	if len(v) == 0 {
+		return errs.Record(errInvalidVector, i, id, "embedding is missing or empty")
+	}
+	if len(v) != dim {
+		return errs.Record(errDimensionMismatch, i, id, "embedding has dimension %d, collection expects %d", len(v), dim)
+	}
+	if j := vec.CheckFinite(v); j >= 0 {
+		return errs.Record(errInvalidVector, i, id, "embedding[%d] is %v; values must be finite", j, v[j])
+	}
+	if c.cfg.Metric == vec.Cosine {
+		if n := vec.Norm(v); n == 0 || math.IsInf(n, 0) {
+			return errs.Record(errInvalidVector, i, id, "embedding is the zero vector, which has no direction under cosine")
+		}
+	}
+	return nil
+}
+
+// Update changes existing records; a missing id refuses the batch.
+func (c *Collection) Update(ups []Update) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	return c.write(func() ([]op, error) {
+		dim := c.mu.dim
+		seen := make(map[string]int, len(ups))
+		ops := make([]op, len(ups))
+		// Records as they will be after earlier ops of this batch.
+		for i, u := range ups {
+			if j, dup := seen[u.ID]; dup {
+				return nil, errs.Record(errDuplicateID, i, u.ID, "id appears twice in the batch (also at index %d)", j)
+			}
+			seen[u.ID] = i
+			slot, ok := c.mu.ids[u.ID]
+			if !ok {
+				return nil, errs.Record(errNotFound, i, u.ID, "id does not exist in the collection")
+			}
+			cur := &c.mu.recs[slot]
+			meta := cur.meta
+			setMeta := len(u.Meta) > 0 || len(u.DeleteKeys) > 0
+			if setMeta {
+				merged := make(payload.Map, len(cur.meta)+len(u.Meta))
+				for k, v := range cur.meta {
+					merged[k] = v
+				}
+				for _, k := range u.DeleteKeys {
+					delete(merged, k)
+				}
+				for k, v := range u.Meta {
+					merged[k] = v
+				}
+				meta = merged
+			}
+			doc := cur.doc
+			if u.SetDoc {
+				doc = u.Doc
+			}
+			if u.Vector != nil {
+				if err := c.checkVector(i, u.ID, u.Vector, dim); err != nil {
+					return nil, err
+				}
+				ops[i] = op{kind: opPut, id: u.ID, vec: u.Vector, meta: meta, doc: doc}
+				continue
+			}
+			ops[i] = op{kind: opSet, id: u.ID, meta: meta, setMeta: setMeta, doc: doc, setDoc: u.SetDoc}
+		}
+		return ops, nil
+	})
+}
+
+// Delete removes the records with the given ids and returns how many
+// existed. Missing ids are not an error.
+func (c *Collection) Delete(ids []string) (int, error) {
+	n := 0
+	err := c.write(func() ([]op, error) {
+		seen := make(map[string]bool, len(ids))
+		var ops []op
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			if _, ok := c.mu.ids[id]; ok {
+				ops = append(ops, op{kind: opDel, id: id})
+			}
+		}
+		n = len(ops)
+		return ops, nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// write runs one batch through the write path: resolve (validate against the
+// current state, under writeMu and a read lock), WAL append, apply, then wait
+// for durability outside writeMu (group commit).
+func (c *Collection) write(resolve func() ([]op, error)) error {
+	c.writeMu.Lock()
+	if err := c.checkWritable(); err != nil {
+		c.writeMu.Unlock()
+		return err
+	}
+	c.mu.RLock()
+	ops, err := resolve()
+	c.mu.RUnlock()
+	if err != nil || len(ops) == 0 {
+		c.writeMu.Unlock()
+		return err
+	}
+	rec := encodeBatch(nil, ops)
+	pos, err := c.wal.Append(rec)
+	if err != nil {
+		c.fail(err)
+		c.writeMu.Unlock()
+		return fmt.Errorf("write WAL: %w", err)
+	}
+	c.walBytes += int64(len(rec))
+	c.apply(ops)
+	needCkpt := c.walBytes >= c.opts.CheckpointBytes
+	c.writeMu.Unlock()
+
+	if err := c.wal.Sync(pos); err != nil {
+		c.fail(err)
+		return fmt.Errorf("sync WAL: %w", err)
+	}
+	c.maybeStartBuild()
+	if needCkpt {
+		c.startCheckpoint()
+	}
+	return nil
+}
+
+// apply applies a batch to the in-memory state: the one apply function for
+// live writes and WAL replay. The batch has been validated.
+// REQUIRES: writeMu held (or exclusive access during Open).
+func (c *Collection) apply(ops []op) {
+	var inserted []uint32
+	c.mu.Lock()
+	st := &c.mu.state
+	graph := st.graph
+	if graph == nil {
+		graph = st.building
+	}
+	for i := range ops {
+		o := &ops[i]
+		switch o.kind {
+		case opPut:
+			if st.dim == 0 {
+				st.dim = len(o.vec)
+				st.vectors = vec.NewSlab(st.dim)
+			}
+			var seq uint64
+			old, replace := st.ids[o.id]
+			if replace {
+				seq = st.recs[old].seq
+				c.removeSlotLocked(old)
+			} else {
+				st.seq++
+				seq = st.seq
+			}
+			slot := c.allocSlotLocked()
+			norm := float32(1)
+			if c.cfg.Metric == vec.Cosine {
+				dst := st.vectors.At(slot)
+				norm = float32(vec.Normalize(dst, o.vec))
+			} else {
+				copy(st.vectors.At(slot), o.vec)
+			}
+			st.recs[slot] = record{id: o.id, seq: seq, norm: norm, meta: o.meta, doc: o.doc}
+			st.ids[o.id] = slot
+			st.live.Add(slot)
+			switch {
+			case !replace:
+				st.order = append(st.order, orderEntry{seq, slot})
+			case slot == old:
+				st.stale-- // the old entry is valid again
+			default:
+				st.order = append(st.order, orderEntry{seq, slot})
+				st.unsorted = true
+			}
+			if graph != nil {
+				inserted = append(inserted, slot)
+			}
+		case opSet:
+			slot := st.ids[o.id]
+			r := &st.recs[slot]
+			if o.setMeta {
+				r.meta = o.meta
+			}
+			if o.setDoc {
+				r.doc = o.doc
+			}
+		case opDel:
+			if slot, ok := st.ids[o.id]; ok {
+				c.removeSlotLocked(slot)
+			}
+		}
+	}
+	c.compactOrderLocked()
+	c.mu.Unlock()
+	if len(inserted) > 0 {
+		c.insertGraph(graph, inserted)
+	}
+}
+
+// removeSlotLocked deletes the record at slot.
+// REQUIRES: mu held exclusively.
+func (c *Collection) removeSlotLocked(slot uint32) {
+	st := &c.mu.state
+	delete(st.ids, st.recs[slot].id)
+	st.recs[slot] = record{}
+	st.live.Remove(slot)
+	st.stale++
+	switch {
+	case st.graph != nil:
+		st.graph.Delete(slot)
+	case st.building != nil:
+		st.buildDeleted = append(st.buildDeleted, slot)
+	default:
+		st.free = append(st.free, slot)
+	}
+}
+
+// repairFraction: graph repair runs when tombstones pass this share of the
+// live count (and at least repairMin), so memory stays within ~1.05× the
+// peak live count while repair cost is amortized over many deletes.
+const (
+	repairFraction = 20 // 1/20 = 5%
+	repairMin      = 64
+)
+
+// allocSlotLocked returns a free slot, growing the slab when none is free.
+// REQUIRES: mu held exclusively.
+func (c *Collection) allocSlotLocked() uint32 {
+	st := &c.mu.state
+	if len(st.free) == 0 && st.graph != nil {
+		if t := st.graph.Tombstones(); t >= repairMin && t >= int(st.live.GetCardinality())/repairFraction {
+			st.free = append(st.free, st.graph.Repair()...)
+		}
+	}
+	if n := len(st.free); n > 0 {
+		s := st.free[n-1]
+		st.free = st.free[:n-1]
+		return s
+	}
+	s := st.nextSlot
+	st.nextSlot++
+	st.vectors.Grow(int(st.nextSlot))
+	if int(s) >= len(st.recs) {
+		st.recs = append(st.recs, make([]record, len(st.recs)+1024)...)
+	}
+	return s
+}
+
+// compactOrderLocked restores the seq order after replacements and drops
+// stale entries when they are more than half of it.
+// REQUIRES: mu held exclusively.
+func (c *Collection) compactOrderLocked() {
+	st := &c.mu.state
+	if st.unsorted {
+		slices.SortFunc(st.order, func(a, b orderEntry) int { return cmp.Compare(a.seq, b.seq) })
+		st.unsorted = false
+	}
+	if st.stale <= len(st.order)/2 {
+		return
+	}
+	out := st.order[:0]
+	for _, e := range st.order {
+		if st.valid(e) {
+			out = append(out, e)
+		}
+	}
+	st.order = out
+	st.stale = 0
+}
+
+// orderEntry places a record in the insertion order.
+type orderEntry struct {
+	seq  uint64
+	slot uint32
+}
+
+// valid reports whether e still names a live record.
+func (st *state) valid(e orderEntry) bool {
+	return st.live.Contains(e.slot) && st.recs[e.slot].seq == e.seq
+}
+
+// insertGraph links slots into g using all workers.
+func (c *Collection) insertGraph(g interface{ Insert(uint32) }, slots []uint32) {
+	w := c.opts.Workers
+	if w <= 1 || len(slots) < 2*w {
+		for _, s := range slots {
+			g.Insert(s)
+		}
+		return
+	}
+	var next sync.Mutex
+	i := 0
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				next.Lock()
+				j := i
+				i++
+				next.Unlock()
+				if j >= len(slots) {
+					return
+				}
+				g.Insert(slots[j])
+			}
+		}()
+	}
+	wg.Wait()
+}
