@@ -1,16 +1,26 @@
 package vec
 
-// Dot returns the inner product of a and b. len(b) must be >= len(a).
-func Dot(a, b []float32) float32 { return dotImpl(a, b) }
+// Dot returns the inner product of a and b. len(b) must be >= len(a); it
+// panics otherwise, whichever kernel is in use.
+func Dot(a, b []float32) float32 {
+	_ = b[len(b)-len(a):] // a negative start panics: len(b) < len(a)
+	return dotImpl(a, b)
+}
 
-// L2Sq returns the squared Euclidean distance of a and b. len(b) must be >= len(a).
-func L2Sq(a, b []float32) float32 { return l2Impl(a, b) }
+// L2Sq returns the squared Euclidean distance of a and b. len(b) must be >=
+// len(a); it panics otherwise, whichever kernel is in use.
+func L2Sq(a, b []float32) float32 {
+	_ = b[len(b)-len(a):] // a negative start panics: len(b) < len(a)
+	return l2Impl(a, b)
+}
 
 // dotImpl and l2Impl are the kernels in use; an architecture file may replace
-// them in init.
+// them in init (kernels_amd64.go), and then sets kernelName. Dot and L2Sq have
+// checked len(b) >= len(a) before calling them.
 var (
-	dotImpl = dotGeneric
-	l2Impl  = l2Generic
+	dotImpl    = dotGeneric
+	l2Impl     = l2Generic
+	kernelName = "generic"
 )
 
 // dotGeneric is the portable inner product, unrolled by 4 with independent
