@@ -1,0 +1,57 @@
+# Sextant developer targets. `make test` is what CI runs (.ci/run).
+
+GO        ?= go
+PKGS      ?= ./...
+BENCHTIME ?= 100ms
+FUZZTIME  ?= 20s
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/sextantdb/sextant/internal/cli.Version=$(VERSION)
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build test testrace testpurego vet fmt lint bench fuzz clean
+
+all: lint test
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/sextant ./cmd/sextant
+
+# vet, the full tests (recall tests included), then the race detector on the
+# short tests. Keep the whole under ~12 minutes on 2 cores.
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -timeout 15m $(PKGS)
+	$(GO) test -race -short -timeout 15m $(PKGS)
+
+testrace:
+	$(GO) test -race -short -timeout 15m $(PKGS)
+
+# The portable kernels, without assembly.
+testpurego:
+	$(GO) test -tags purego ./internal/vec/... ./internal/index/...
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w .
+
+lint:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) run $(STATICCHECK) $(PKGS)
+
+bench:
+	$(GO) test -short -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+# Every fuzz target (func FuzzXxx in a _test.go file) for FUZZTIME each.
+fuzz:
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+		dir=$$(dirname $$f); \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "== $$dir $$fn"; \
+			$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+clean:
+	rm -rf bin
