@@ -1,0 +1,139 @@
+package hnsw
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Check verifies the graph's invariants and returns an error describing the
+// first problems found: degree within the cap of each layer, no edge to an
+// absent node, to a node below that layer or to itself, no duplicate edges,
+// node levels and upper-layer storage consistent, counters consistent, the
+// entry point present and on the top level, and every live node reachable
+// from the entry point on layer 0. It holds the graph exclusively.
+func (g *Graph) Check() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checkLocked()
+}
+
+// checkLocked is Check.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) checkLocked() error {
+	var errs []error
+	fail := func(format string, args ...any) {
+		if len(errs) < 10 {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	capN := g.capacity()
+	s := g.scratchs.get(capN)
+	defer g.scratchs.put(s)
+	var nodes, tombs int64
+	maxLv := -1
+	for slot := uint32(0); int(slot) < capN; slot++ {
+		st := g.stateOf(slot)
+		c := (*g.chunks.Load())[slot>>nodeShift]
+		if st&statePresent == 0 {
+			if st != 0 {
+				fail("slot %d: absent with state %#x", slot, st)
+			}
+			if c.upper[slot&(nodeChunk-1)] != noUpper {
+				fail("slot %d: absent but holds upper-layer storage", slot)
+			}
+			continue
+		}
+		nodes++
+		if st&stateDeleted != 0 {
+			tombs++
+		}
+		lv := levelOf(st)
+		maxLv = max(maxLv, lv)
+		if (lv > 0) != (c.upper[slot&(nodeChunk-1)] != noUpper) {
+			fail("slot %d: level %d inconsistent with upper-layer storage", slot, lv)
+			continue
+		}
+		for l := 0; l <= lv; l++ {
+			list := g.list(slot, l)
+			n := int(list[0])
+			if n > g.capOf(l) {
+				fail("slot %d layer %d: degree %d > cap %d", slot, l, n, g.capOf(l))
+				continue
+			}
+			s.reset(0)
+			for _, nb := range list[1 : 1+n] {
+				switch {
+				case nb == slot:
+					fail("slot %d layer %d: edge to itself", slot, l)
+				case int(nb) >= capN || g.stateOf(nb)&statePresent == 0:
+					fail("slot %d layer %d: edge to absent node %d", slot, l, nb)
+				case levelOf(g.stateOf(nb)) < l:
+					fail("slot %d layer %d: edge to node %d of level %d", slot, l, nb, levelOf(g.stateOf(nb)))
+				case !s.visit(nb):
+					fail("slot %d layer %d: duplicate edge to %d", slot, l, nb)
+				}
+			}
+		}
+	}
+	if len(errs) == 0 {
+		counts := make([]int32, capN)
+		for slot := uint32(0); int(slot) < capN; slot++ {
+			if g.stateOf(slot)&statePresent != 0 {
+				l := g.list(slot, 0)
+				for _, nb := range l[1 : 1+l[0]] {
+					counts[nb]++
+				}
+			}
+		}
+		for slot, want := range counts {
+			if got := g.indeg(uint32(slot)).Load(); got != want {
+				fail("slot %d: in-degree counter %d, counted %d", slot, got, want)
+				break
+			}
+		}
+	}
+	if nodes != g.nodes.Load() || tombs != g.tombs.Load() {
+		fail("counters: %d nodes %d tombstones, counted %d and %d", g.nodes.Load(), g.tombs.Load(), nodes, tombs)
+	}
+	ep, top, ok := g.entry()
+	switch {
+	case !ok && nodes > 0:
+		fail("no entry point with %d nodes", nodes)
+	case ok && nodes == 0:
+		fail("entry point %d in an empty graph", ep)
+	case ok && (int(ep) >= capN || g.stateOf(ep)&statePresent == 0):
+		fail("entry point %d absent", ep)
+	case ok && (levelOf(g.stateOf(ep)) != top || top != maxLv):
+		fail("entry point %d: level %d, graph top %d, highest node level %d", ep, levelOf(g.stateOf(ep)), top, maxLv)
+	case ok:
+		if un := g.unreachableLocked(s, ep); un > 0 {
+			fail("%d live nodes unreachable from the entry point on layer 0", un)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// unreachableLocked counts the live nodes not reachable from ep on layer 0.
+// REQUIRES: g.mu held exclusively; ep valid.
+func (g *Graph) unreachableLocked(s *scratch, ep uint32) int {
+	s.reset(0)
+	s.visit(ep)
+	stack := []uint32{ep}
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		l := g.list(x, 0)
+		for _, nb := range l[1 : 1+l[0]] {
+			if s.visit(nb) {
+				stack = append(stack, nb)
+			}
+		}
+	}
+	un := 0
+	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
+		if g.Contains(slot) && s.visited[slot] != s.epoch {
+			un++
+		}
+	}
+	return un
+}

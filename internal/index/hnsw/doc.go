@@ -1,0 +1,60 @@
+// Package hnsw is Sextant's approximate nearest neighbour index: a
+// hierarchical navigable small world graph (Malkov & Yashunin) over the
+// vectors of a vec.Slab, following hnswlib's algorithm: random levels with
+// mult 1/ln(M), greedy descent on the upper layers, a best-first search of
+// breadth ef on each layer, the neighbour-selection heuristic
+// (getNeighborsByHeuristic2) for new nodes and for shrinking full lists.
+//
+// The package is pure: no files, clocks, logs or goroutines of its own. The
+// engine owns the vectors and the slots; the graph only links slots.
+//
+// # Memory layout
+//
+// Nodes are dense uint32 slots. Per slot the graph keeps an atomic state word
+// (present, tombstoned, level) and, in fixed-size chunks of 1024 slots, the
+// layer-0 neighbour list: a count then 2*M slots. Upper-layer lists (count
+// then M slots) live in a chunked arena of blocks; a node of level L owns a
+// run of L consecutive blocks, found from its state chunk, and the runs of
+// removed nodes are reused. Growth appends chunks to a table published with an
+// atomic pointer, so data never moves under a concurrent reader. There are no
+// per-node pointers or maps.
+//
+// # Concurrency
+//
+// Insert, Search and Delete run concurrently; Repair, Check and AppendBinary
+// run alone. Locks, in the order they are taken:
+//
+//  1. Graph.mu (RWMutex): shared by Insert, Search and Delete; exclusive for
+//     Repair, Check and AppendBinary.
+//  2. Graph.top (Mutex): held by an Insert whose level is above the current
+//     top level, for its whole linking, so that the new entry point is
+//     published (atomically, in Graph.ep) only once it is linked.
+//  3. One stripe of Graph.stripes (4096 Mutexes, slot mod 4096): held by a
+//     writer of that slot's neighbour lists. A goroutine holds at most one
+//     stripe at a time.
+//  4. Graph.grow (Mutex, leaf): chunk growth and the upper-layer allocator.
+//  5. Graph.rng (Mutex, leaf; taken before mu by Insert): the level generator.
+//
+// Neighbour lists are read without locks: every element (count and slots)
+// is read and written with sync/atomic, and a writer stores the entries
+// before the count. A reader may thus see a list mid-update — a mix of old
+// and new neighbours — but every slot it sees is a node of the graph (nodes
+// leave the graph only in Repair, which excludes readers), which is all a
+// search needs; this is race-free under the Go memory model and the race
+// detector. A node's state and upper-layer storage are written before the
+// first edge to it is stored, so a reader that found the node sees them.
+//
+// # Deletes
+//
+// Delete tombstones a node: it is never returned, but remains a waypoint.
+// Repair reconnects the live nodes that point at tombstones (heuristic
+// re-selection from their live neighbours and the live neighbours of the
+// tombstones), moves the entry point if needed, removes the tombstones and
+// returns their slots for reuse.
+//
+// # Determinism
+//
+// The level of each node comes from a PCG generator seeded by Config.Seed, so
+// the same seed and the same single-threaded sequence of operations give the
+// same graph, byte for byte in AppendBinary.
+package hnsw

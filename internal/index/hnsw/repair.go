@@ -1,0 +1,301 @@
+package hnsw
+
+import (
+	"slices"
+	"sync/atomic"
+
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// Repair removes the tombstoned nodes from the graph and returns their slots,
+// ascending, now free for Insert (the vectors may be overwritten once Repair
+// returns).
+//
+// Every live node with an edge to a tombstoned node re-selects its neighbours
+// on that layer with the heuristic, from its live neighbours plus the live
+// neighbours of its tombstoned neighbours (and, when those are too few, one
+// hop further through tombstones; a node left with no candidate at all is
+// relinked by a search from the entry point). The entry point moves to a live
+// node of the highest level. Repair holds the graph exclusively: Insert,
+// Search and Delete wait while it runs. Its cost is O(nodes + affected nodes
+// × M × efConstruction) distance computations.
+func (g *Graph) Repair() []uint32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.tombs.Load() == 0 {
+		return nil
+	}
+	capN := g.capacity()
+	var dead []uint32
+	top := -1
+	var newEP uint32
+	for slot := 0; slot < capN; slot++ {
+		s := g.stateOf(uint32(slot))
+		if s&statePresent == 0 {
+			continue
+		}
+		if s&stateDeleted != 0 {
+			dead = append(dead, uint32(slot))
+			continue
+		}
+		if lv := levelOf(s); lv > top {
+			top, newEP = lv, uint32(slot)
+		}
+	}
+	if top < 0 {
+		g.ep.Store(0)
+	} else {
+		// Keep the current entry point when it is live: it has the top level.
+		if ep, _, ok := g.entry(); ok && g.Contains(ep) && levelOf(g.stateOf(ep)) == top {
+			newEP = ep
+		}
+		g.ep.Store(packEntry(newEP, top))
+		s := g.scratchs.get(capN)
+		var orphans []orphan
+		for slot := 0; slot < capN; slot++ {
+			st := g.stateOf(uint32(slot))
+			if st&(statePresent|stateDeleted) != statePresent {
+				continue
+			}
+			for l := levelOf(st); l >= 0; l-- {
+				if !g.hasDeadLink(uint32(slot), l) {
+					continue
+				}
+				if !g.repairList(s, uint32(slot), l) {
+					orphans = append(orphans, orphan{uint32(slot), l})
+				}
+			}
+		}
+		for _, o := range orphans {
+			g.relink(s, o.slot, o.layer)
+		}
+		g.scratchs.put(s)
+	}
+	for _, d := range dead {
+		l := g.list(d, 0)
+		for _, nb := range l[1 : 1+l[0]] {
+			g.indeg(nb).Add(-1)
+		}
+	}
+	for _, d := range dead {
+		c := (*g.chunks.Load())[d>>nodeShift]
+		c.indeg[d&(nodeChunk-1)].Store(0)
+		i := d & (nodeChunk - 1)
+		if lv := levelOf(c.state[i].Load()); lv > 0 {
+			g.freeUpper(c.upper[i], lv)
+		}
+		c.upper[i] = noUpper
+		atomic.StoreUint32(&g.list(d, 0)[0], 0)
+		c.state[i].Store(0)
+	}
+	g.nodes.Add(-int64(len(dead)))
+	g.tombs.Store(0)
+	g.reconnectLocked()
+	return dead
+}
+
+// rewriteLocked replaces list l on layer with sel, keeping the in-degree
+// counters of layer 0.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) rewriteLocked(l []uint32, layer int, sel []vec.Neighbor) {
+	if layer == 0 {
+		for _, nb := range l[1 : 1+l[0]] {
+			g.indeg(nb).Add(-1)
+		}
+		for _, nb := range sel {
+			g.indeg(nb.Slot).Add(1)
+		}
+	}
+	writeList(l, sel)
+}
+
+// reconnectLocked makes every live node reachable from the entry point on
+// layer 0: each unreachable node gets an in-edge from its nearest reachable
+// node that has room (or, failing that, in place of a neighbour that has
+// another in-edge), and the pass repeats until all are reachable.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) reconnectLocked() {
+	ep, top, ok := g.entry()
+	if !ok {
+		return
+	}
+	capN := g.capacity()
+	reach := g.scratchs.get(capN)
+	defer g.scratchs.put(reach)
+	s := g.scratchs.get(capN)
+	defer g.scratchs.put(s)
+	var stack []uint32
+	mark := func(from uint32) {
+		if !reach.visit(from) {
+			return
+		}
+		stack = append(stack[:0], from)
+		for len(stack) > 0 {
+			x := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			l := g.list(x, 0)
+			for _, nb := range l[1 : 1+l[0]] {
+				if reach.visit(nb) {
+					stack = append(stack, nb)
+				}
+			}
+		}
+	}
+	for pass := 0; pass < 4; pass++ {
+		reach.reset(0)
+		mark(ep)
+		fixed := 0
+		for slot := uint32(0); int(slot) < capN; slot++ {
+			if !g.Contains(slot) || reach.visited[slot] == reach.epoch {
+				continue
+			}
+			if g.connectLocked(s, slot, ep, top) {
+				fixed++
+				mark(slot)
+			}
+		}
+		if fixed == 0 {
+			return
+		}
+	}
+}
+
+// connectLocked adds an edge to slot from a node near it found by a search
+// from the entry point (so a reachable one), and reports whether it did.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) connectLocked(s *scratch, slot, ep uint32, top int) bool {
+	q := g.vectors.At(slot)
+	var st SearchStats
+	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
+	for l := top; l > 0; l-- {
+		cur = g.greedy(q, cur, l, &st)
+	}
+	s.reset(0)
+	s.visit(slot)
+	if cur.Slot == slot {
+		return false
+	}
+	g.searchLayer(s, q, cur, g.efC, 0, false, nil, &st)
+	cands := s.sortedResults()
+	for _, r := range cands {
+		if r.Slot == slot {
+			continue
+		}
+		l := g.list(r.Slot, 0)
+		if n := int(l[0]); n < g.m0 {
+			atomic.StoreUint32(&l[1+n], slot)
+			atomic.StoreUint32(&l[0], uint32(n+1))
+			g.indeg(slot).Add(1)
+			return true
+		}
+	}
+	for _, r := range cands {
+		if r.Slot == slot {
+			continue
+		}
+		l := g.list(r.Slot, 0)
+		for i := int(l[0]); i >= 1; i-- {
+			if v := g.indeg(l[i]); v.Load() > 1 {
+				v.Add(-1)
+				atomic.StoreUint32(&l[i], slot)
+				g.indeg(slot).Add(1)
+				return true
+			}
+		}
+	}
+	return false
+}
+
+type orphan struct {
+	slot  uint32
+	layer int
+}
+
+// hasDeadLink reports whether slot has an edge to a tombstoned node on layer.
+func (g *Graph) hasDeadLink(slot uint32, layer int) bool {
+	l := g.list(slot, layer)
+	for _, nb := range l[1 : 1+l[0]] {
+		if g.stateOf(nb)&stateDeleted != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// repairList re-selects the neighbours of slot on layer from its live
+// neighbours and the live neighbours of its tombstoned neighbours. It reports
+// false when no candidate was found (the list is then empty).
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) repairList(s *scratch, slot uint32, layer int) bool {
+	s.reset(0)
+	s.visit(slot)
+	base := g.vectors.At(slot)
+	cands := s.tmp[:0]
+	var deadNbs []uint32 // tombstoned nodes met at distance 2, for the second hop
+	add := func(x uint32) {
+		if s.visit(x) {
+			cands = append(cands, vec.Neighbor{Slot: x, Dist: g.dist(base, g.vectors.At(x))})
+		}
+	}
+	l := g.list(slot, layer)
+	for _, nb := range l[1 : 1+l[0]] {
+		if g.Contains(nb) {
+			add(nb)
+			continue
+		}
+		l2 := g.list(nb, layer)
+		for _, nb2 := range l2[1 : 1+l2[0]] {
+			if g.Contains(nb2) {
+				add(nb2)
+			} else if nb2 != slot {
+				deadNbs = append(deadNbs, nb2)
+			}
+		}
+	}
+	c := g.capOf(layer)
+	if len(cands) < c {
+		for _, d := range deadNbs {
+			l3 := g.list(d, layer)
+			for _, nb3 := range l3[1 : 1+l3[0]] {
+				if g.Contains(nb3) {
+					add(nb3)
+				}
+			}
+		}
+	}
+	slices.SortFunc(cands, cmpNeighbor)
+	if len(cands) > g.efC {
+		cands = cands[:g.efC]
+	}
+	s.tmp = cands
+	s.sel = g.heuristic(cands, c, s.sel[:0])
+	g.rewriteLocked(l, layer, s.sel)
+	return len(s.sel) > 0
+}
+
+// relink gives slot neighbours on layer by a search from the entry point,
+// and adds the reverse edges.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) relink(s *scratch, slot uint32, layer int) {
+	epSlot, top, _ := g.entry()
+	if epSlot == slot {
+		return
+	}
+	q := g.vectors.At(slot)
+	var st SearchStats
+	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	for l := top; l > layer; l-- {
+		cur = g.greedy(q, cur, l, &st)
+	}
+	s.reset(0)
+	s.visit(slot) // never a result of its own search
+	g.searchLayer(s, q, cur, g.efC, layer, false, nil, &st)
+	cands := s.sortedResults()
+	cands = slices.DeleteFunc(cands, func(n vec.Neighbor) bool { return n.Slot == slot })
+	s.sel = g.heuristic(cands, g.m, s.sel[:0])
+	g.rewriteLocked(g.list(slot, layer), layer, s.sel)
+	sel := slices.Clone(s.sel)
+	for _, nb := range sel {
+		g.addLink(s, nb.Slot, slot, nb.Dist, layer)
+	}
+}

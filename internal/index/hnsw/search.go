@@ -1,0 +1,298 @@
+package hnsw
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// scratch is the per-operation working memory of Search, Insert and Repair:
+// an epoch-stamped visited list and the candidate and result heaps. It comes
+// from a scratchPool so that steady-state searches allocate nothing.
+type scratch struct {
+	visited []uint16
+	epoch   uint16
+	cand    []vec.Neighbor // min-heap on (Dist, Slot)
+	res     []vec.Neighbor // max-heap on (Dist, Slot)
+	tmp     []vec.Neighbor
+	sel     []vec.Neighbor
+	shrink  []vec.Neighbor
+	prot    []bool
+}
+
+// scratchPool is a typed wrapper around sync.Pool.
+type scratchPool struct{ p sync.Pool }
+
+// get returns a scratch whose visited list covers n slots, with a fresh epoch.
+func (sp *scratchPool) get(n int) *scratch {
+	s, _ := sp.p.Get().(*scratch)
+	if s == nil {
+		s = &scratch{}
+	}
+	s.reset(n)
+	return s
+}
+
+func (sp *scratchPool) put(s *scratch) { sp.p.Put(s) }
+
+// reset starts a new visit over n slots.
+func (s *scratch) reset(n int) {
+	if len(s.visited) < n {
+		s.visited = make([]uint16, n)
+		s.epoch = 0
+	}
+	s.epoch++
+	if s.epoch == 0 {
+		clear(s.visited)
+		s.epoch = 1
+	}
+	s.cand = s.cand[:0]
+	s.res = s.res[:0]
+}
+
+// visit marks slot visited and reports whether it was not before. It grows
+// the list when slot is beyond it (nodes inserted during the search).
+func (s *scratch) visit(slot uint32) bool {
+	if int(slot) >= len(s.visited) {
+		nv := make([]uint16, (int(slot)+nodeChunk)&^(nodeChunk-1))
+		copy(nv, s.visited)
+		s.visited = nv
+	}
+	if s.visited[slot] == s.epoch {
+		return false
+	}
+	s.visited[slot] = s.epoch
+	return true
+}
+
+func less(a, b vec.Neighbor) bool {
+	if a.Dist != b.Dist {
+		return a.Dist < b.Dist
+	}
+	return a.Slot < b.Slot
+}
+
+func cmpNeighbor(a, b vec.Neighbor) int {
+	if less(a, b) {
+		return -1
+	}
+	if less(b, a) {
+		return 1
+	}
+	return 0
+}
+
+// Min-heap (candidates) and max-heap (results) on []vec.Neighbor, written
+// out so the hot loop has no interface calls.
+
+func pushMin(h []vec.Neighbor, x vec.Neighbor) []vec.Neighbor {
+	h = append(h, x)
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(x, h[p]) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = x
+	return h
+}
+
+func popMin(h []vec.Neighbor) ([]vec.Neighbor, vec.Neighbor) {
+	top := h[0]
+	n := len(h) - 1
+	x := h[n]
+	h = h[:n]
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && less(h[c+1], h[c]) {
+			c++
+		}
+		if !less(h[c], x) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	if n > 0 {
+		h[i] = x
+	}
+	return h, top
+}
+
+func pushMax(h []vec.Neighbor, x vec.Neighbor) []vec.Neighbor {
+	h = append(h, x)
+	i := len(h) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(h[p], x) {
+			break
+		}
+		h[i] = h[p]
+		i = p
+	}
+	h[i] = x
+	return h
+}
+
+func popMax(h []vec.Neighbor) ([]vec.Neighbor, vec.Neighbor) {
+	top := h[0]
+	n := len(h) - 1
+	x := h[n]
+	h = h[:n]
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && less(h[c], h[c+1]) {
+			c++
+		}
+		if !less(x, h[c]) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	if n > 0 {
+		h[i] = x
+	}
+	return h, top
+}
+
+// greedy walks layer from cur towards q while a neighbour is nearer, and
+// returns the local minimum.
+func (g *Graph) greedy(q []float32, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
+	for changed := true; changed; {
+		changed = false
+		l := g.list(cur.Slot, layer)
+		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+		for i := 1; i <= n; i++ {
+			nb := atomic.LoadUint32(&l[i])
+			d := g.dist(q, g.vectors.At(nb))
+			st.DistanceComputations++
+			if d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
+				cur = vec.Neighbor{Slot: nb, Dist: d}
+				changed = true
+			}
+		}
+	}
+	return cur
+}
+
+// searchLayer is hnswlib's searchBaseLayer: a best-first search of layer
+// from ep with breadth ef, leaving up to ef results in s.res (a max-heap).
+// With all set every node may be a result (construction and repair);
+// otherwise only live nodes that pass filter (a nil filter passes all).
+// Non-result nodes are still traversed.
+func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, all bool, filter Filter, st *SearchStats) {
+	s.visit(ep.Slot)
+	st.Visited++
+	lower := float32(maxFloat)
+	if all || g.accept(ep.Slot, filter) {
+		s.res = pushMax(s.res, ep)
+		lower = ep.Dist
+	}
+	s.cand = pushMin(s.cand, ep)
+	for len(s.cand) > 0 {
+		var c vec.Neighbor
+		s.cand, c = popMin(s.cand)
+		if c.Dist > lower && len(s.res) >= ef {
+			break
+		}
+		l := g.list(c.Slot, layer)
+		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+		for i := 1; i <= n; i++ {
+			nb := atomic.LoadUint32(&l[i])
+			if !s.visit(nb) {
+				continue
+			}
+			st.Visited++
+			d := g.dist(q, g.vectors.At(nb))
+			st.DistanceComputations++
+			if len(s.res) < ef || d < lower {
+				x := vec.Neighbor{Slot: nb, Dist: d}
+				s.cand = pushMin(s.cand, x)
+				if all || g.accept(nb, filter) {
+					s.res = pushMax(s.res, x)
+					if len(s.res) > ef {
+						s.res, _ = popMax(s.res)
+					}
+					lower = s.res[0].Dist
+				}
+			}
+		}
+	}
+}
+
+const maxFloat = 3.4028234663852886e38
+
+// accept reports whether slot may be a search result: live, and in filter.
+func (g *Graph) accept(slot uint32, filter Filter) bool {
+	if g.stateOf(slot)&stateDeleted != 0 {
+		return false
+	}
+	return filter == nil || filter.Contains(slot)
+}
+
+// Search returns up to k nearest live nodes to q in ascending distance (ties:
+// smaller slot first), appended to dst[:0]. ef is raised to k when smaller.
+// With a non-nil filter only slots it contains are returned; the traversal
+// still walks through the others. A query of the wrong dimension, k <= 0 or an
+// empty graph give no results. Search is safe for concurrent use and does not
+// allocate in steady state when dst has room for k results.
+func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
+	dst = dst[:0]
+	var st SearchStats
+	if k <= 0 || len(q) != g.vectors.Dim() {
+		return dst, st
+	}
+	ef = max(ef, k)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	epSlot, top, ok := g.entry()
+	if !ok {
+		return dst, st
+	}
+	s := g.scratchs.get(g.capacity())
+	defer g.scratchs.put(s)
+	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	st.DistanceComputations++
+	for l := top; l > 0; l-- {
+		cur = g.greedy(q, cur, l, &st)
+	}
+	g.searchLayer(s, q, cur, ef, 0, false, filter, &st)
+	for len(s.res) > k {
+		s.res, _ = popMax(s.res)
+	}
+	n := len(s.res)
+	if cap(dst) < n {
+		dst = make([]vec.Neighbor, n)
+	}
+	dst = dst[:n]
+	for i := n - 1; i >= 0; i-- {
+		s.res, dst[i] = popMax(s.res)
+	}
+	return dst, st
+}
+
+// sortedResults drains s.res into s.tmp in ascending order and returns it.
+func (s *scratch) sortedResults() []vec.Neighbor {
+	n := len(s.res)
+	if cap(s.tmp) < n {
+		s.tmp = make([]vec.Neighbor, n)
+	}
+	s.tmp = s.tmp[:n]
+	for i := n - 1; i >= 0; i-- {
+		s.res, s.tmp[i] = popMax(s.res)
+	}
+	return s.tmp
+}
