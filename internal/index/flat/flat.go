@@ -86,6 +86,10 @@ func (p *scannerPool) put(s *scanner) { p.p.Put(s) }
 // it is still in cache.
 const batchSize = 16
 
+// maxPrealloc bounds the room SearchBatch reserves per result up front, so a
+// huge k over few slots does not reserve memory it never fills.
+const maxPrealloc = 256
+
 // SearchBatch runs several queries over the same slot set, using up to
 // workers goroutines (queries split across workers); results[i] for
 // queries[i]. workers <= 0 means runtime.GOMAXPROCS(0). slots is called once
@@ -144,6 +148,13 @@ func searchBatch(vs *vec.Slab, l2 bool, qs [][]float32, k int, slots iter.Seq[ui
 	}
 	if n == 0 || slots == nil {
 		return
+	}
+	// One backing array for the batch's results, each with room for k (up to
+	// a bound, past which a result grows by append).
+	per := min(k, maxPrealloc)
+	backing := make([]vec.Neighbor, n*per)
+	for j, i := range live[:n] {
+		out[i] = backing[j*per : j*per : (j+1)*per]
 	}
 	limit := uint32(min(vs.Cap(), 1<<32-1))
 	for slot := range slots {
