@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sextantdb/sextant/internal/invariants"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -295,6 +296,9 @@ func TestEdgeCases(t *testing.T) {
 }
 
 func TestSearchAllocs(t *testing.T) {
+	if invariants.Race {
+		t.Skip("sync.Pool drops items at random under -race")
+	}
 	d := loadData(t, "glove-twitter-25", 2000, 20)
 	g, s := newGraph(t, Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}, len(d.base[0]))
 	insertAll(g, s, seq(len(d.base)), d.base, 2)
