@@ -1,0 +1,466 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sextantdb/sextant"
+	"github.com/sextantdb/sextant/internal/vec"
+	"github.com/sextantdb/sextant/internal/vecio"
+)
+
+// benchFlags are sextant bench's flags.
+type benchFlags struct {
+	base, query, gt string
+	metric          string
+	k               int
+	m               int
+	efConstruction  int
+	efs             []int
+	threads         int
+	queries         int
+	json            bool
+	dataDir         string
+}
+
+const (
+	benchBatch   = 1000 // records per Upsert during the build
+	benchWarmup  = 100  // warm-up queries before each measured pass
+	benchGTWorks = 2    // goroutines computing exact ground truth
+)
+
+func newBenchCmd() *cobra.Command {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench --base B.fvecs --query Q.fvecs [--gt G.ivecs] --metric cosine|l2|ip [flags]",
+		Short: "Measure build time, memory, recall, QPS and latency on .fvecs data",
+		Long: `Bench builds a fresh database (in a temporary directory, removed afterwards, or in
+--data-dir) with one collection of the given metric, M and ef_construction, inserts every
+base vector (ids "0".."N-1", in batches of 1,000, with --threads index workers, WAL without
+fsync and no checkpoint during the build) and times it until the HNSW index is complete.
+
+bytes_per_vector is the Go heap in use after the build (after runtime.GC) minus the heap in
+use before it, divided by the number of vectors: vectors, graph, ids and records. It is the
+figure to set against hnswlib-native's, which measures the process RSS the same way.
+
+Then, for each --ef, it runs queries one at a time on one goroutine: 100 warm-up queries,
+then the first --queries queries (0: all), and reports recall@k against the ground truth
+(the first k ids of each --gt row; without --gt the exact neighbours are computed by brute
+force first), queries per second and p50/p99 latency. Without --ef it queries once at the
+collection's default ef_search.
+
+--json prints one JSON object per line, the format of shared/bench/hnswlib-native that
+compare.py reads (docs/bench.md).`,
+		Example: `  sextant bench --base ../shared/data/glove-twitter-25.base.fvecs \
+    --query ../shared/data/glove-twitter-25.query.fvecs \
+    --gt ../shared/data/glove-twitter-25.gt.ivecs --metric cosine --ef 10,20,40,80,160 --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.base, "base", "", "base vectors (.fvecs), required")
+	fl.StringVar(&f.query, "query", "", "query vectors (.fvecs), required")
+	fl.StringVar(&f.gt, "gt", "", "ground truth (.ivecs): per query, its nearest base rows, nearest first; computed exactly when absent")
+	fl.StringVar(&f.metric, "metric", "", "distance: cosine, l2 or ip, required")
+	fl.IntVar(&f.k, "k", 10, "neighbours per query (recall@k)")
+	fl.IntVar(&f.m, "m", sextant.DefaultM, "HNSW M")
+	fl.IntVar(&f.efConstruction, "ef-construction", sextant.DefaultEfConstruction, "HNSW ef_construction")
+	fl.IntSliceVar(&f.efs, "ef", nil, "comma-separated ef values to sweep (default: the collection's ef_search)")
+	fl.IntVar(&f.threads, "threads", 0, "index build workers (default GOMAXPROCS)")
+	fl.IntVar(&f.queries, "queries", 0, "queries measured per ef: the first N (0: all)")
+	fl.BoolVar(&f.json, "json", false, "print JSON lines instead of a table")
+	fl.StringVar(&f.dataDir, "data-dir", "", "build the database here and keep it (must be empty or absent; default: a temporary directory)")
+	for _, name := range []string{"base", "query", "metric"} {
+		_ = cmd.MarkFlagRequired(name)
+	}
+	return cmd
+}
+
+// buildLine and queryLine are the JSON lines; field order is the format's.
+type buildLine struct {
+	Phase          string  `json:"phase"`
+	Engine         string  `json:"engine"`
+	Vectors        int     `json:"vectors"`
+	Dim            int     `json:"dim"`
+	Seconds        float64 `json:"seconds"`
+	VectorsPerS    float64 `json:"vectors_per_s"`
+	Threads        int     `json:"threads"`
+	BytesPerVector float64 `json:"bytes_per_vector"`
+	// Extra keys (allowed after the format's).
+	Metric         string `json:"metric"`
+	M              int    `json:"m"`
+	EfConstruction int    `json:"ef_construction"`
+}
+
+type queryLine struct {
+	Phase   string  `json:"phase"`
+	Engine  string  `json:"engine"`
+	Ef      int     `json:"ef"`
+	K       int     `json:"k"`
+	Recall  float64 `json:"recall"`
+	QPS     float64 `json:"qps"`
+	P50us   float64 `json:"p50_us"`
+	P99us   float64 `json:"p99_us"`
+	Threads int     `json:"threads"`
+	// Extra keys.
+	Queries int `json:"queries"`
+}
+
+func (f *benchFlags) validate() (vec.Metric, error) {
+	m, err := vec.ParseMetric(f.metric)
+	if err != nil {
+		return 0, fmt.Errorf("--metric: %w", err)
+	}
+	switch {
+	case f.k < 1 || f.k > 4096:
+		return 0, fmt.Errorf("--k %d out of range [1, 4096]", f.k)
+	case f.m < 2 || f.m > 256:
+		return 0, fmt.Errorf("--m %d out of range [2, 256]", f.m)
+	case f.efConstruction < 1 || f.efConstruction > 4096:
+		return 0, fmt.Errorf("--ef-construction %d out of range [1, 4096]", f.efConstruction)
+	case f.threads < 0:
+		return 0, fmt.Errorf("--threads %d < 0", f.threads)
+	case f.queries < 0:
+		return 0, fmt.Errorf("--queries %d < 0", f.queries)
+	}
+	for _, ef := range f.efs {
+		if ef < 1 || ef > 4096 {
+			return 0, fmt.Errorf("--ef %d out of range [1, 4096]", ef)
+		}
+	}
+	if f.threads == 0 {
+		f.threads = runtime.GOMAXPROCS(0)
+	}
+	return m, nil
+}
+
+// benchData is the input of a run, loaded and checked.
+type benchData struct {
+	base, queries *vecio.Matrix[float32] // queries: only those measured
+	allQueries    *vecio.Matrix[float32] // for the warm-up
+	gt            *vecio.Matrix[int32]   // one row per measured query, ≥ k ids
+}
+
+func loadBenchData(f *benchFlags, metric vec.Metric, stderr io.Writer) (*benchData, error) {
+	base, err := vecio.ReadFvecsFile(f.base, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--base: %w", err)
+	}
+	qs, err := vecio.ReadFvecsFile(f.query, 0)
+	if err != nil {
+		return nil, fmt.Errorf("--query: %w", err)
+	}
+	if qs.Dim != base.Dim {
+		return nil, fmt.Errorf("dimension mismatch: base vectors (%s) have %d dimensions, queries (%s) have %d",
+			f.base, base.Dim, f.query, qs.Dim)
+	}
+	if f.k > base.Len() {
+		return nil, fmt.Errorf("--k %d is more than the %d base vectors", f.k, base.Len())
+	}
+	d := &benchData{base: base, allQueries: qs, queries: qs.Head(f.queries)}
+	nq := d.queries.Len()
+	if f.gt == "" {
+		fmt.Fprintf(stderr, "computing exact ground truth (%d queries × %d vectors, %s)...\n", nq, base.Len(), metric)
+		d.gt = exactKNN(base, d.queries, metric, f.k, benchGTWorks)
+		return d, nil
+	}
+	gt, err := vecio.ReadIvecsFile(f.gt, nq)
+	if err != nil {
+		return nil, fmt.Errorf("--gt: %w", err)
+	}
+	switch {
+	case gt.Len() < nq:
+		return nil, fmt.Errorf("--gt %s has %d rows, fewer than the %d queries measured", f.gt, gt.Len(), nq)
+	case gt.Dim < f.k:
+		return nil, fmt.Errorf("--gt %s has %d ids per query, fewer than --k %d", f.gt, gt.Dim, f.k)
+	}
+	for i := range nq {
+		for _, id := range gt.Row(i)[:f.k] {
+			if id < 0 || int(id) >= base.Len() {
+				return nil, fmt.Errorf("--gt %s row %d: id %d is not a base row (the base has %d vectors; wrong --gt?)", f.gt, i, id, base.Len())
+			}
+		}
+	}
+	d.gt = gt
+	return d, nil
+}
+
+func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retErr error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	metric, err := f.validate()
+	if err != nil {
+		return err
+	}
+	data, err := loadBenchData(&f, metric, stderr)
+	if err != nil {
+		return err
+	}
+
+	dir := f.dataDir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "sextant-bench-"); err != nil {
+			return err
+		}
+		defer func() { retErr = errors.Join(retErr, os.RemoveAll(dir)) }()
+	} else if names, err := os.ReadDir(dir); err == nil && len(names) > 0 {
+		return fmt.Errorf("--data-dir %s is not empty; bench needs a fresh database", dir)
+	}
+	db, err := sextant.Open(dir, &sextant.Options{
+		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		ExactThreshold:  1, // build the HNSW index from the first record on
+		NoSync:          true,
+		Workers:         f.threads,
+		CheckpointBytes: math.MaxInt64, // no checkpoint during the build
+	})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer func() { retErr = errors.Join(retErr, db.Close()) }()
+	coll, err := db.Default().CreateCollection("bench", &sextant.CollectionConfig{
+		Dimension: data.base.Dim, Metric: sextant.Metric(metric.String()),
+		M: f.m, EfConstruction: f.efConstruction, ExactThreshold: 1,
+	})
+	if err != nil {
+		return fmt.Errorf("create collection: %w", err)
+	}
+
+	build, err := benchBuild(ctx, coll, data.base, f.threads, !f.json && isTerminal(stderr), stderr)
+	if err != nil {
+		return err
+	}
+	build.Metric, build.M, build.EfConstruction = metric.String(), f.m, f.efConstruction
+
+	out := newBenchPrinter(stdout, f.json)
+	if err := out.build(build); err != nil {
+		return err
+	}
+	efs := f.efs
+	if len(efs) == 0 {
+		efs = []int{0}
+	}
+	for _, ef := range efs {
+		q, err := benchQueries(ctx, coll, data, ef, f.k)
+		if err != nil {
+			return err
+		}
+		if err := out.query(q); err != nil {
+			return err
+		}
+	}
+	return out.flush()
+}
+
+// benchBuild inserts base as ids "0".."N-1" and waits for the index.
+func benchBuild(ctx context.Context, coll *sextant.Collection, base *vecio.Matrix[float32], threads int, progress bool, stderr io.Writer) (buildLine, error) {
+	n := base.Len()
+	heapBefore := heapInUse()
+	bar := progressBar{w: stderr, on: progress, total: n}
+	start := time.Now()
+	recs := make([]sextant.Record, 0, benchBatch)
+	for i := 0; i < n; i += benchBatch {
+		recs = recs[:0]
+		for j := i; j < min(i+benchBatch, n); j++ {
+			recs = append(recs, sextant.Record{ID: strconv.Itoa(j), Embedding: base.Row(j)})
+		}
+		if err := coll.Upsert(ctx, recs); err != nil {
+			bar.done()
+			return buildLine{}, fmt.Errorf("insert base rows %d..%d: %w", i, i+len(recs)-1, err)
+		}
+		bar.set(i + len(recs))
+	}
+	bar.waiting()
+	if err := coll.WaitIndexed(); err != nil {
+		bar.done()
+		return buildLine{}, fmt.Errorf("build index: %w", err)
+	}
+	secs := time.Since(start).Seconds()
+	bar.done()
+	recs = nil
+	st, err := coll.Stats()
+	if err != nil {
+		return buildLine{}, err
+	}
+	if st.Live != n || st.Mode != "hnsw" {
+		return buildLine{}, fmt.Errorf("after the build the collection has %d records in mode %q, want %d in mode \"hnsw\"", st.Live, st.Mode, n)
+	}
+	heapAfter := heapInUse()
+	return buildLine{
+		Phase: "build", Engine: "sextant", Vectors: n, Dim: base.Dim,
+		Seconds: round(secs, 3), VectorsPerS: round(float64(n)/secs, 1), Threads: threads,
+		BytesPerVector: round((float64(heapAfter)-float64(heapBefore))/float64(n), 1),
+	}, nil
+}
+
+// heapInUse returns the Go heap in use after a full collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
+
+// benchQueries runs the warm-up, then the measured pass, at ef (0: the
+// collection's default).
+func benchQueries(ctx context.Context, coll *sextant.Collection, data *benchData, ef, k int) (queryLine, error) {
+	emb := make([][]float32, 1)
+	opts := sextant.QueryOptions{Embeddings: emb, K: k, Ef: ef, Include: sextant.IncludeNone}
+	all := data.allQueries
+	for i := range benchWarmup {
+		emb[0] = all.Row(i % all.Len())
+		o := opts
+		o.Explain = i == 0
+		res, err := coll.Query(ctx, o)
+		if err != nil {
+			return queryLine{}, fmt.Errorf("query %d at ef %d: %w", i%all.Len(), ef, err)
+		}
+		if i == 0 && res.Plans[0].Kind != "hnsw" {
+			return queryLine{}, fmt.Errorf("queries at ef %d use the %q plan, not the HNSW index", ef, res.Plans[0].Kind)
+		}
+	}
+	nq := data.queries.Len()
+	lat := make([]time.Duration, nq)
+	ids := make([][]string, nq)
+	start := time.Now()
+	for i := range nq {
+		emb[0] = data.queries.Row(i)
+		t := time.Now()
+		res, err := coll.Query(ctx, opts)
+		lat[i] = time.Since(t)
+		if err != nil {
+			return queryLine{}, fmt.Errorf("query %d at ef %d: %w", i, ef, err)
+		}
+		ids[i] = res.IDs[0]
+	}
+	wall := time.Since(start).Seconds()
+
+	var hits int
+	for i, got := range ids {
+		truth := data.gt.Row(i)[:k]
+		for _, s := range got {
+			row, err := strconv.Atoi(s)
+			if err != nil {
+				return queryLine{}, fmt.Errorf("BUG: query %d returned id %q, not a row number", i, s)
+			}
+			if slices.Contains(truth, int32(row)) {
+				hits++
+			}
+		}
+	}
+	if ef == 0 {
+		ef = coll.Config().EfSearch
+	}
+	slices.Sort(lat)
+	return queryLine{
+		Phase: "query", Engine: "sextant", Ef: ef, K: k,
+		Recall: round(float64(hits)/float64(nq*k), 4),
+		QPS:    round(float64(nq)/wall, 1),
+		P50us:  round(percentile(lat, 0.50), 2), P99us: round(percentile(lat, 0.99), 2),
+		Threads: 1, Queries: nq,
+	}, nil
+}
+
+// percentile returns the nearest-rank p-quantile of sorted, in µs.
+func percentile(sorted []time.Duration, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(sorted)))) - 1
+	i = max(0, min(i, len(sorted)-1))
+	return float64(sorted[i]) / float64(time.Microsecond)
+}
+
+func round(x float64, digits int) float64 {
+	p := math.Pow(10, float64(digits))
+	return math.Round(x*p) / p
+}
+
+// benchPrinter writes JSON lines or a table.
+type benchPrinter struct {
+	json bool
+	enc  *json.Encoder
+	tw   *tabwriter.Writer
+	w    io.Writer
+}
+
+func newBenchPrinter(w io.Writer, asJSON bool) *benchPrinter {
+	return &benchPrinter{json: asJSON, w: w, enc: json.NewEncoder(w), tw: tabwriter.NewWriter(w, 8, 0, 2, ' ', tabwriter.AlignRight)}
+}
+
+func (p *benchPrinter) build(b buildLine) error {
+	if p.json {
+		return p.enc.Encode(b)
+	}
+	_, err := fmt.Fprintf(p.w, "build: %d vectors × %d dims, %s, M %d, ef_construction %d, %d threads\n"+
+		"       %.3f s (%.0f vectors/s), %.1f bytes/vector (Go heap)\n\n",
+		b.Vectors, b.Dim, b.Metric, b.M, b.EfConstruction, b.Threads, b.Seconds, b.VectorsPerS, b.BytesPerVector)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(p.tw, "ef\tk\trecall\tQPS\tp50 µs\tp99 µs\tqueries\t")
+	return err
+}
+
+func (p *benchPrinter) query(q queryLine) error {
+	if p.json {
+		return p.enc.Encode(q)
+	}
+	if _, err := fmt.Fprintf(p.tw, "%d\t%d\t%.4f\t%.1f\t%.1f\t%.1f\t%d\t\n", q.Ef, q.K, q.Recall, q.QPS, q.P50us, q.P99us, q.Queries); err != nil {
+		return err
+	}
+	return p.tw.Flush() // a row at a time: a sweep can take minutes
+}
+
+func (p *benchPrinter) flush() error {
+	if p.json {
+		return nil
+	}
+	return p.tw.Flush()
+}
+
+// progressBar draws the build's progress on a terminal.
+type progressBar struct {
+	w     io.Writer
+	on    bool
+	total int
+	last  time.Time
+}
+
+func (b *progressBar) set(n int) {
+	if !b.on || (time.Since(b.last) < 100*time.Millisecond && n < b.total) {
+		return
+	}
+	b.last = time.Now()
+	const width = 40
+	fill := width * n / max(b.total, 1)
+	fmt.Fprintf(b.w, "\rbuild [%s%s] %3d%% %d/%d", strings.Repeat("=", fill), strings.Repeat(" ", width-fill), 100*n/max(b.total, 1), n, b.total)
+}
+
+func (b *progressBar) waiting() {
+	if b.on {
+		fmt.Fprintf(b.w, "\rbuild: waiting for the background index build to finish...%s", strings.Repeat(" ", 20))
+	}
+}
+
+func (b *progressBar) done() {
+	if b.on {
+		fmt.Fprintf(b.w, "\r%s\r", strings.Repeat(" ", 80))
+	}
+}
