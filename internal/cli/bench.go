@@ -401,7 +401,7 @@ type benchPrinter struct {
 }
 
 func newBenchPrinter(w io.Writer, asJSON bool) *benchPrinter {
-	return &benchPrinter{json: asJSON, w: w, enc: json.NewEncoder(w), tw: tabwriter.NewWriter(w, 8, 0, 2, ' ', tabwriter.AlignRight)}
+	return &benchPrinter{json: asJSON, w: w, enc: json.NewEncoder(w), tw: tabwriter.NewWriter(w, 10, 0, 2, ' ', tabwriter.AlignRight)}
 }
 
 func (p *benchPrinter) build(b buildLine) error {
