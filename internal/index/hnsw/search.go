@@ -83,7 +83,7 @@ func cmpNeighbor(a, b vec.Neighbor) int {
 	return 0
 }
 
-// Min-heap (candidates) and max-heap (results) on []vec.Neighbor, written
+// Min-heap on Dist (candidates) and max-heap on (Dist, Slot) (results) on []vec.Neighbor, written
 // out so the hot loop has no interface calls.
 
 func pushMin(h []vec.Neighbor, x vec.Neighbor) []vec.Neighbor {
@@ -91,7 +91,7 @@ func pushMin(h []vec.Neighbor, x vec.Neighbor) []vec.Neighbor {
 	i := len(h) - 1
 	for i > 0 {
 		p := (i - 1) / 2
-		if !less(x, h[p]) {
+		if x.Dist >= h[p].Dist {
 			break
 		}
 		h[i] = h[p]
@@ -112,10 +112,10 @@ func popMin(h []vec.Neighbor) ([]vec.Neighbor, vec.Neighbor) {
 		if c >= n {
 			break
 		}
-		if c+1 < n && less(h[c+1], h[c]) {
+		if c+1 < n && h[c+1].Dist < h[c].Dist {
 			c++
 		}
-		if !less(h[c], x) {
+		if h[c].Dist >= x.Dist {
 			break
 		}
 		h[i] = h[c]
@@ -166,6 +166,27 @@ func popMax(h []vec.Neighbor) ([]vec.Neighbor, vec.Neighbor) {
 		h[i] = x
 	}
 	return h, top
+}
+
+// replaceMax replaces the top of the max-heap h with x and restores the heap.
+func replaceMax(h []vec.Neighbor, x vec.Neighbor) {
+	n := len(h)
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && less(h[c], h[c+1]) {
+			c++
+		}
+		if !less(x, h[c]) {
+			break
+		}
+		h[i] = h[c]
+		i = c
+	}
+	h[i] = x
 }
 
 // greedy walks layer from cur towards q while a neighbour is nearer, and
@@ -222,9 +243,10 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 				x := vec.Neighbor{Slot: nb, Dist: d}
 				s.cand = pushMin(s.cand, x)
 				if all || g.accept(nb, filter) {
-					s.res = pushMax(s.res, x)
-					if len(s.res) > ef {
-						s.res, _ = popMax(s.res)
+					if len(s.res) < ef {
+						s.res = pushMax(s.res, x)
+					} else {
+						replaceMax(s.res, x)
 					}
 					lower = s.res[0].Dist
 				}
