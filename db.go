@@ -209,10 +209,13 @@ func compareStr(a, b string) int {
 func (db *DB) collDir(id string) string { return path.Join(db.dir, "collections", id) }
 
 func (db *DB) openCollection(row collRow) (*Collection, error) {
-	md := payload.Reader{B: row.Metadata}
-	meta := md.Map()
-	if md.Err != nil {
-		return nil, fmt.Errorf("catalog: collection %s: metadata: %w", row.ID, md.Err)
+	var meta Metadata
+	if len(row.Metadata) > 0 {
+		md := payload.Reader{B: row.Metadata}
+		meta = md.Map()
+		if md.Err != nil {
+			return nil, fmt.Errorf("catalog: collection %s: metadata: %w", row.ID, md.Err)
+		}
 	}
 	c := &Collection{db: db, id: row.ID}
 	c.cat.name, c.cat.tenant, c.cat.database = row.Name, row.Tenant, row.Database
