@@ -1,0 +1,20 @@
+// Package ckpt writes and reads checkpoints: a directory ckpt-N of named,
+// checksummed blob files, made current by a MANIFEST that names N and carries
+// an opaque meta blob. Recovery is the current checkpoint plus a WAL replay
+// from the segment the engine recorded in the meta.
+//
+// The byte formats and the write protocol are specified in
+// docs/format/checkpoint.md. Write is crash-safe: at any point the old or the
+// new checkpoint is current, never a broken one. Call Sweep on open to remove
+// leftovers of an interrupted Write.
+//
+// # Errors
+//
+// Damaged bytes are reported as *CorruptionError naming the file and offset
+// (IsCorruption). Other errors wrap the file system's.
+//
+// # Concurrency
+//
+// The functions are safe for concurrent use on different directories; the
+// caller serializes Write, Sweep and reads of one directory.
+package ckpt
