@@ -88,7 +88,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db.mu.databases = map[scope]string{}
 	db.mu.colls = map[string]*Collection{}
 	fs := o.FS
-	if err := fs.MkdirAll(path.Join(dir, "collections"), 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fs, path.Join(dir, "collections")); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
 	}
 	if err := vfs.SweepTmp(fs, dir); err != nil {

@@ -136,7 +136,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		st.dim = cfg.Dim
 		st.vectors = vec.NewSlab(cfg.Dim)
 	}
-	if err := opts.FS.MkdirAll(opts.Dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(opts.FS, opts.Dir); err != nil {
 		return nil, fmt.Errorf("create collection dir: %w", err)
 	}
 	fromSeg, err := c.loadCheckpoint()
