@@ -238,7 +238,7 @@ func Write(fsys vfs.FS, dir string, n uint64, files []File, meta []byte) error {
 		return fmt.Errorf("ckpt: meta of %d bytes exceeds %d", len(meta), maxManifestMeta)
 	}
 
-	if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, dir); err != nil {
 		return fmt.Errorf("ckpt: create %s: %w", dir, err)
 	}
 	final := filepath.Join(dir, DirName(n))

@@ -28,21 +28,9 @@ func MkdirAllDurable(fsys FS, dir string) error {
 		return err
 	}
 	for _, d := range missing {
-		if err := syncDir(fsys, filepath.Dir(d)); err != nil {
+		if err := SyncDir(fsys, filepath.Dir(d)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func syncDir(fsys FS, dir string) error {
-	f, err := fsys.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
 }

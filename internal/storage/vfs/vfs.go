@@ -5,7 +5,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 )
 
@@ -101,40 +100,4 @@ func SyncDir(fsys FS, dir string) error {
 		return err
 	}
 	return d.Close()
-}
-
-// MkdirAllSync creates dir and any missing parents, and fsyncs the parent of
-// every directory it created, so that dir survives a crash.
-func MkdirAllSync(fsys FS, dir string, perm os.FileMode) error {
-	dir = filepath.Clean(dir)
-	// Find the missing directories, deepest first.
-	var missing []string
-	for d := dir; ; d = filepath.Dir(d) {
-		if _, err := fsys.Stat(d); err == nil {
-			break
-		} else if !IsNotExist(err) {
-			return err
-		}
-		missing = append(missing, d)
-		if parent := filepath.Dir(d); parent == d {
-			break
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	if err := fsys.MkdirAll(dir, perm); err != nil {
-		return err
-	}
-	// Sync parents from the top down.
-	for i := len(missing) - 1; i >= 0; i-- {
-		parent := filepath.Dir(missing[i])
-		if parent == missing[i] {
-			continue
-		}
-		if err := SyncDir(fsys, parent); err != nil {
-			return err
-		}
-	}
-	return nil
 }

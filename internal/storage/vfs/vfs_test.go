@@ -90,7 +90,7 @@ var errNotExist = func() error {
 func TestMemCrash(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := NewMem()
-	require.NoError(t, MkdirAllSync(m, "/d", 0o755))
+	require.NoError(t, MkdirAllDurable(m, "/d"))
 
 	// A synced file whose dir entry is synced survives.
 	writeFile(t, m, "/d/synced", []byte("durable"), true)
@@ -220,7 +220,7 @@ func TestWriteFileAtomicCrash(t *testing.T) {
 	oldData, newData := []byte("old contents"), []byte("the new contents, longer")
 	for step := 1; ; step++ {
 		m := NewMem()
-		require.NoError(t, MkdirAllSync(m, "/d", 0o755))
+		require.NoError(t, MkdirAllDurable(m, "/d"))
 		require.NoError(t, WriteFileAtomic(m, "/d/F", oldData))
 		var clones []*MemFS
 		n := 0
@@ -261,7 +261,7 @@ func TestOSFS(t *testing.T) {
 	dir := t.TempDir()
 	fsys := Default
 	sub := filepath.Join(dir, "a", "b")
-	require.NoError(t, MkdirAllSync(fsys, sub, 0o755))
+	require.NoError(t, MkdirAllDurable(fsys, sub))
 	p := filepath.Join(sub, "f")
 	require.NoError(t, WriteFileAtomic(fsys, p, []byte("v1")))
 	require.NoError(t, WriteFileAtomic(fsys, p, []byte("v2")))

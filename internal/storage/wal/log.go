@@ -140,7 +140,7 @@ func Open(opts Options) (*Log, error) {
 	}
 	l := &Log{opts: opts}
 	fsys := opts.FS
-	if err := vfs.MkdirAllSync(fsys, opts.Dir, 0o755); err != nil {
+	if err := vfs.MkdirAllDurable(fsys, opts.Dir); err != nil {
 		return nil, fmt.Errorf("wal: create dir: %w", err)
 	}
 	names, err := fsys.List(opts.Dir)
