@@ -103,10 +103,15 @@ func (c *Collection) Metadata() Metadata {
 // Config returns the collection's configuration, with the dimension fixed
 // by the first write and the current ef_search.
 func (c *Collection) Config() CollectionConfig {
-	cfg := c.cfg
 	c.db.mu.RLock()
+	defer c.db.mu.RUnlock()
+	return c.configLocked()
+}
+
+// configLocked is Config. REQUIRES: db.mu held.
+func (c *Collection) configLocked() CollectionConfig {
+	cfg := c.cfg
 	cfg.Metadata = c.cat.metadata
-	c.db.mu.RUnlock()
 	if c.eng != nil {
 		ec := c.eng.Config()
 		cfg.Dimension = ec.Dim

@@ -86,7 +86,7 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		if c.openErr != nil {
 			return nil, false, c.openErr
 		}
-		if err := c.Config().conflict(want); err != nil {
+		if err := c.configLocked().conflict(want); err != nil {
 			return nil, false, fmt.Errorf("collection %q: %w", name, err)
 		}
 		return c, false, nil

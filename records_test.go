@@ -92,11 +92,11 @@ func TestAddGetUpdateDelete(t *testing.T) {
 	require.Nil(t, r.Metadatas[0], "upsert replaces the whole record")
 	require.Nil(t, r.Documents[0])
 
-	q, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 1, 0}}, K: 2, Explain: true})
+	q, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 1, 0.2}}, K: 2, Explain: true})
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "d"}, q.IDs[0])
-	require.InDelta(t, 0, q.Distances[0][0], 1e-6)
-	require.InDelta(t, 1, q.Distances[0][1], 1e-6, "l2 is squared euclidean")
+	require.InDelta(t, 0.04, q.Distances[0][0], 1e-6)
+	require.InDelta(t, 0.64, q.Distances[0][1], 1e-6, "l2 is squared euclidean")
 	require.Equal(t, "exact", q.Plans[0].Kind)
 
 	deleted, err := c.Delete(ctx, []string{"a", "zz", "a", "c"})
@@ -105,7 +105,7 @@ func TestAddGetUpdateDelete(t *testing.T) {
 	n, err = c.Count(ctx)
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
-	q, err = c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 1, 0}}, K: 10})
+	q, err = c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 1, 0.2}}, K: 10})
 	require.NoError(t, err)
 	require.Equal(t, []string{"d", "b"}, q.IDs[0], "k above the count returns every record")
 }
