@@ -1,0 +1,55 @@
+package sextant
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestDependencyRules enforces the layering of DESIGN.md: the index, vector
+// and filter packages know nothing of storage, the API or the server; the
+// storage packages know nothing of the indexes; only the engine joins them;
+// library code never imports testutil.
+func TestDependencyRules(t *testing.T) {
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Deps " "}}`, "./...").Output()
+	require.NoError(t, err)
+	const mod = "github.com/sextantdb/sextant/"
+	rules := []struct {
+		pkgPrefix string
+		forbidden []string
+	}{
+		{"internal/index/", []string{"internal/storage/", "internal/api/", "internal/server/", "internal/engine", "internal/cli"}},
+		{"internal/vec", []string{"internal/storage/", "internal/index/", "internal/engine", "internal/api/"}},
+		{"internal/filter", []string{"internal/storage/", "internal/api/", "internal/server/", "internal/engine"}},
+		{"internal/storage/", []string{"internal/index/", "internal/engine", "internal/api/", "internal/server/"}},
+		{"internal/api/", []string{"internal/engine", "internal/index/", "internal/storage/"}},
+	}
+	checked := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(f[0], mod)
+		for _, dep := range f[1:] {
+			if !strings.HasPrefix(dep, mod) {
+				continue
+			}
+			d := strings.TrimPrefix(dep, mod)
+			if d == "internal/testutil" {
+				t.Errorf("%s imports internal/testutil, which is for tests only", pkg)
+			}
+			for _, r := range rules {
+				if !strings.HasPrefix(pkg, r.pkgPrefix) {
+					continue
+				}
+				for _, bad := range r.forbidden {
+					if strings.HasPrefix(d, bad) {
+						t.Errorf("%s must not depend on %s (it does, via %s)", pkg, bad, d)
+					}
+				}
+			}
+		}
+		checked++
+	}
+	require.Greater(t, checked, 10)
+}
