@@ -21,6 +21,7 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -timeout 15m $(PKGS)
 	$(GO) test -race -short -timeout 15m $(PKGS)
+	$(GO) test -short -tags purego ./internal/vec/... ./internal/index/...
 
 testrace:
 	$(GO) test -race -short -timeout 15m $(PKGS)
