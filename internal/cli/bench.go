@@ -35,6 +35,7 @@ type benchFlags struct {
 	queries         int
 	json            bool
 	dataDir         string
+	reopen          bool
 }
 
 const (
@@ -85,6 +86,7 @@ compare.py reads (docs/bench.md).`,
 	fl.IntVar(&f.threads, "threads", 0, "index build workers (default GOMAXPROCS)")
 	fl.IntVar(&f.queries, "queries", 0, "queries measured per ef: the first N (0: all)")
 	fl.BoolVar(&f.json, "json", false, "print JSON lines instead of a table")
+	fl.BoolVar(&f.reopen, "reopen", false, "after the queries, close the database (final checkpoint) and time reopening it")
 	fl.StringVar(&f.dataDir, "data-dir", "", "build the database here and keep it (must be empty or absent; default: a temporary directory)")
 	for _, name := range []string{"base", "query", "metric"} {
 		_ = cmd.MarkFlagRequired(name)
@@ -223,17 +225,22 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retE
 	} else if names, err := os.ReadDir(dir); err == nil && len(names) > 0 {
 		return fmt.Errorf("--data-dir %s is not empty; bench needs a fresh database", dir)
 	}
-	db, err := sextant.Open(dir, &sextant.Options{
+	opts := &sextant.Options{
 		Logger:          slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ExactThreshold:  1, // build the HNSW index from the first record on
 		NoSync:          true,
 		Workers:         f.threads,
 		CheckpointBytes: math.MaxInt64, // no checkpoint during the build
-	})
+	}
+	db, err := sextant.Open(dir, opts)
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
-	defer func() { retErr = errors.Join(retErr, db.Close()) }()
+	defer func() {
+		if db != nil {
+			retErr = errors.Join(retErr, db.Close())
+		}
+	}()
 	coll, err := db.Default().CreateCollection("bench", &sextant.CollectionConfig{
 		Dimension: data.base.Dim, Metric: sextant.Metric(metric.String()),
 		M: f.m, EfConstruction: f.efConstruction, ExactThreshold: 1,
@@ -265,7 +272,53 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retE
 			return err
 		}
 	}
-	return out.flush()
+	if err := out.flush(); err != nil {
+		return err
+	}
+	if !f.reopen {
+		return nil
+	}
+	// Close (writes the final checkpoint), then time a reopen and a first query.
+	start := time.Now()
+	err = db.Close()
+	db = nil
+	if err != nil {
+		return fmt.Errorf("close database: %w", err)
+	}
+	closeSecs := time.Since(start).Seconds()
+	start = time.Now()
+	if db, err = sextant.Open(dir, opts); err != nil {
+		return fmt.Errorf("reopen database: %w", err)
+	}
+	coll, err = db.Default().GetCollection("bench")
+	if err != nil {
+		return err
+	}
+	res, err := coll.Query(ctx, sextant.QueryOptions{Embeddings: [][]float32{data.queries.Row(0)}, K: f.k, Explain: true})
+	if err != nil {
+		return fmt.Errorf("query after reopen: %w", err)
+	}
+	openSecs := time.Since(start).Seconds()
+	if n, _ := coll.Count(ctx); n != data.base.Len() || res.Plans[0].Kind != "hnsw" {
+		return fmt.Errorf("after reopen: %d records, plan %q; want %d and hnsw", n, res.Plans[0].Kind, data.base.Len())
+	}
+	line := reopenLine{Phase: "reopen", Engine: "sextant", Vectors: data.base.Len(), Dim: data.base.Dim,
+		Seconds: round(openSecs, 3), CloseSeconds: round(closeSecs, 3)}
+	if f.json {
+		return json.NewEncoder(stdout).Encode(line)
+	}
+	_, err = fmt.Fprintf(stdout, "\nclose with final checkpoint: %.3f s; reopen + first query: %.3f s (index loaded from the checkpoint)\n", closeSecs, openSecs)
+	return err
+}
+
+// reopenLine is printed with --reopen (compare.py ignores its phase).
+type reopenLine struct {
+	Phase        string  `json:"phase"`
+	Engine       string  `json:"engine"`
+	Vectors      int     `json:"vectors"`
+	Dim          int     `json:"dim"`
+	Seconds      float64 `json:"seconds"`
+	CloseSeconds float64 `json:"close_seconds"`
 }
 
 // benchBuild inserts base as ids "0".."N-1" and waits for the index.

@@ -188,3 +188,21 @@ func TestExactKNN(t *testing.T) {
 	// k larger than the base is clipped.
 	require.Equal(t, 5, exactKNN(base, q, vec.L2, 9, 1).Dim)
 }
+
+func TestBenchReopen(t *testing.T) {
+	base, query := gloveFiles(t, 1500, 50)
+	stdout, stderr, code := runCLI(t, "bench", "--base", base, "--query", query, "--metric", "cosine",
+		"--ef", "50", "--json", "--reopen", "--data-dir", filepath.Join(t.TempDir(), "db"))
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 3)
+	var r struct {
+		Phase   string  `json:"phase"`
+		Vectors int     `json:"vectors"`
+		Seconds float64 `json:"seconds"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &r))
+	require.Equal(t, "reopen", r.Phase)
+	require.Equal(t, 1500, r.Vectors)
+	require.Greater(t, r.Seconds, 0.0)
+}
