@@ -11,6 +11,12 @@ func (c *Collection) hnswConfig() hnsw.Config {
 // maybeStartBuild starts the background HNSW build once the collection has
 // reached the exact-search threshold.
 func (c *Collection) maybeStartBuild() {
+	c.mu.RLock()
+	need := c.mu.graph == nil && c.mu.building == nil && int(c.mu.live.GetCardinality()) >= c.cfg.ExactThreshold
+	c.mu.RUnlock()
+	if !need {
+		return
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	c.mu.Lock()
