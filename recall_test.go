@@ -70,7 +70,7 @@ func exactTopK(metric Metric, base [][]float32, rows []int, q []float32, k int) 
 func loadDataset(t *testing.T, name string, maxBase int) *testutil.Dataset {
 	t.Helper()
 	ds, err := testutil.LoadDataset(name, maxBase)
-	require.NoError(t, err, "the shared data sets are required (see README)")
+	require.NoError(t, err, "the shared data sets are required (see the README: tests find them via $SEXTANT_DATA or ../shared/data)")
 	return ds
 }
 
@@ -202,7 +202,7 @@ func TestScaleInvariance(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("threshold %d (%s): %d of %d result ranks differ, all within float32 ties", threshold, "plan", differ, nq*10)
+		t.Logf("threshold %d: %d of %d result ranks differ, all within float32 ties", threshold, differ, nq*10)
 		verifyAll(t, db)
 		closeTest(t, db)
 	}
