@@ -204,10 +204,18 @@ func (g *Graph) setListLocked(s *scratch, l []uint32, layer int, cands []vec.Nei
 			g.indeg(x.Slot).Add(1)
 		}
 	}
+	// The candidates the heuristic dropped, fixed before the loop below
+	// changes sel: a selected node displaced there (its edge given up, its
+	// count already taken back) must not be visited again as a dropped
+	// candidate, which would take its count back a second time.
+	drop := s.drop[:0]
 	for _, p := range cands {
-		if slices.ContainsFunc(sel, func(x vec.Neighbor) bool { return x.Slot == p.Slot }) {
-			continue
+		if !slices.ContainsFunc(sel, func(x vec.Neighbor) bool { return x.Slot == p.Slot }) {
+			drop = append(drop, p)
 		}
+	}
+	s.drop = drop
+	for _, p := range drop {
 		in := g.indeg(p.Slot)
 		if slices.Contains(old, p.Slot) {
 			if in.Add(-1) > 0 {

@@ -18,6 +18,7 @@ type scratch struct {
 	tmp     []vec.Neighbor
 	sel     []vec.Neighbor
 	shrink  []vec.Neighbor
+	drop    []vec.Neighbor // setListLocked: candidates the heuristic dropped
 	prot    []bool
 }
 
