@@ -22,6 +22,7 @@ var (
 	ErrConfigConflict    = errors.New("config conflict")
 	ErrClosed            = errors.New("closed")
 	ErrReadOnly          = errors.New("collection is read-only after a storage failure")
+	ErrInvalidFilter     = errors.New("invalid filter")
 )
 
 // RecordError says which record of a batch was refused and why. The whole
