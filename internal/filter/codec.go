@@ -260,7 +260,7 @@ func DecodeIndex(b []byte, opts IndexOptions) (*Index, error) {
 		if n == 0 && d.Err == nil {
 			d.corrupt("field %q has no entries", k)
 		}
-		f := &field{scalar: make(map[vkey]*roaring.Bitmap), elem: make(map[vkey]*roaring.Bitmap)}
+		f := newField()
 		for j := 0; j < n && d.Err == nil; j++ {
 			tag := d.Byte()
 			var key vkey
@@ -304,6 +304,7 @@ func DecodeIndex(b []byte, opts IndexOptions) (*Index, error) {
 			m[key] = bm
 			if tag == byte(kNumber) {
 				f.pending = append(f.pending, key.f)
+				f.nums.Or(bm)
 			}
 		}
 		if d.Err == nil && !ix.skipped(k) {

@@ -219,7 +219,7 @@ func (e *evaluator) positive(n *node, o op, cand *roaring.Bitmap) *roaring.Bitma
 		}
 		return andUnion(bms, cand)
 	case opGt, opGte, opLt, opLte:
-		return andUnion(e.ix.rangeBitmaps(f, o, n.val.f), cand)
+		return e.ix.rangeSet(f, o, n.val.f, cand)
 	}
 	return roaring.New()
 }
@@ -243,15 +243,17 @@ func andUnion(bms []*roaring.Bitmap, cand *roaring.Bitmap) *roaring.Bitmap {
 	return u
 }
 
-// rangeBitmaps returns the bitmaps of f's scalar numbers x with x o bound.
-func (ix *Index) rangeBitmaps(f *field, o op, bound float64) []*roaring.Bitmap {
+// rangeSet returns the slots of cand whose scalar number x in f has
+// x o bound. It unions the bitmaps of the smaller side of the bound: the
+// values in range, or those out of range, subtracted from f.nums.
+func (ix *Index) rangeSet(f *field, o op, bound float64, cand *roaring.Bitmap) *roaring.Bitmap {
 	ix.mu.Lock()
 	if len(f.pending) > 0 || f.stale > len(f.sorted)/4 {
 		f.merge()
 	}
-	sorted := f.sorted
+	sorted, bms := f.sorted, f.sortedBms
 	ix.mu.Unlock()
-	// sorted is never modified in place (merge builds a new slice), and the
+	// The slices are never modified in place (merge builds new ones), and the
 	// bitmaps change only under exclusive access, so the rest runs unlocked.
 	lo, hi := 0, len(sorted)
 	switch o {
@@ -264,13 +266,41 @@ func (ix *Index) rangeBitmaps(f *field, o op, bound float64) []*roaring.Bitmap {
 	case opLte:
 		hi = sort.Search(len(sorted), func(i int) bool { return sorted[i] > bound })
 	}
-	var bms []*roaring.Bitmap
-	for _, x := range sorted[lo:max(lo, hi)] {
-		if bm := f.scalar[vkey{k: kNumber, f: x}]; bm != nil {
-			bms = append(bms, bm)
-		}
+	if 2*(hi-lo) <= len(sorted) {
+		return unionIn(bms[lo:hi], cand)
 	}
-	return bms
+	out := roaring.And(f.nums, cand)
+	out.AndNot(unionIn(append(bms[:lo:lo], bms[hi:]...), cand))
+	return out
+}
+
+// unionIn returns the union of bms, intersected with cand.
+func unionIn(bms []*roaring.Bitmap, cand *roaring.Bitmap) *roaring.Bitmap {
+	if len(bms) <= 32 || cand.IsEmpty() {
+		return andUnion(bms, cand)
+	}
+	// Many (typically tiny) bitmaps: OR them into a dense bitset up to cand's
+	// maximum, which is far faster than a roaring union of thousands.
+	limit := cand.Maximum()
+	words := make([]uint64, limit/64+1)
+	for _, bm := range bms {
+		if bm.GetCardinality() == 1 { // the common case for float keys; Iterate costs more
+			if x := bm.Minimum(); x <= limit {
+				words[x/64] |= 1 << (x % 64)
+			}
+			continue
+		}
+		bm.Iterate(func(x uint32) bool {
+			if x > limit {
+				return false
+			}
+			words[x/64] |= 1 << (x % 64)
+			return true
+		})
+	}
+	out := roaring.FromDense(words, false)
+	out.And(cand)
+	return out
 }
 
 // document evaluates a positive document operator on cand.

@@ -1,7 +1,9 @@
 package filter
 
 import (
+	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -486,22 +488,35 @@ func FuzzDecodeIndex(f *testing.F) {
 	f.Add(NewIndex(IndexOptions{}).AppendBinary(nil))
 	f.Add([]byte("SXFI\x01"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ix, err := DecodeIndex(b, IndexOptions{})
-		if err != nil {
-			return
+		// Also try the input with a valid checksum, so that the fuzzer
+		// reaches the decoder behind it.
+		if len(b) >= 4 {
+			fixed := append([]byte(nil), b...)
+			body := fixed[:len(fixed)-4]
+			binary.LittleEndian.PutUint32(fixed[len(body):], crc32.Checksum(body, castagnoli))
+			fuzzDecode(t, fixed)
 		}
-		ix.MemoryBytes()
-		live := roaring.BitmapOf(0, 1, 2, 3, 100, 70000)
-		for _, w := range []string{`{"n":{"$gt":1}}`, `{"s":"red"}`, `{"ls":{"$nin":["a"]}}`} {
-			flt, err := Parse(obj(t, w, false), map[string]any{"$contains": "abcd"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ix.Eval(flt, live, func(uint32) (payload.Map, *string) { return nil, nil })
-		}
-		// Re-encoding a decoded index decodes again.
-		if _, err := DecodeIndex(ix.AppendBinary(nil), IndexOptions{}); err != nil {
-			t.Fatalf("re-encoded index does not decode: %v", err)
-		}
+		fuzzDecode(t, b)
 	})
+}
+
+func fuzzDecode(t *testing.T, b []byte) {
+	t.Helper()
+	ix, err := DecodeIndex(b, IndexOptions{})
+	if err != nil {
+		return
+	}
+	ix.MemoryBytes()
+	live := roaring.BitmapOf(0, 1, 2, 3, 100, 70000)
+	for _, w := range []string{`{"n":{"$gt":1}}`, `{"s":"red"}`, `{"ls":{"$nin":["a"]}}`} {
+		flt, err := Parse(obj(t, w, false), map[string]any{"$contains": "abcd"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix.Eval(flt, live, func(uint32) (payload.Map, *string) { return nil, nil })
+	}
+	// Re-encoding a decoded index decodes again.
+	if _, err := DecodeIndex(ix.AppendBinary(nil), IndexOptions{}); err != nil {
+		t.Fatalf("re-encoded index does not decode: %v", err)
+	}
 }

@@ -56,9 +56,20 @@ type field struct {
 	// removed from scalar (stale counts them); pending holds numbers that got
 	// a bitmap since the last merge. REQUIRES: Index.mu held, or exclusive
 	// access to the Index.
-	sorted  []float64
-	pending []float64
-	stale   int
+	sorted    []float64
+	sortedBms []*roaring.Bitmap // sortedBms[i] is the bitmap of sorted[i] (empty when stale)
+	pending   []float64
+	stale     int
+
+	nums *roaring.Bitmap // slots with a scalar number (any value)
+}
+
+func newField() *field {
+	return &field{
+		scalar: make(map[vkey]*roaring.Bitmap),
+		elem:   make(map[vkey]*roaring.Bitmap),
+		nums:   roaring.New(),
+	}
 }
 
 // NewIndex returns an empty Index.
@@ -92,7 +103,7 @@ func (ix *Index) Add(slot uint32, meta payload.Map, doc *string) {
 		}
 		f := ix.fields[k]
 		if f == nil {
-			f = &field{scalar: make(map[vkey]*roaring.Bitmap), elem: make(map[vkey]*roaring.Bitmap)}
+			f = newField()
 			ix.fields[k] = f
 		}
 		forEachValue(v, func(key vkey, elem bool) {
@@ -159,6 +170,9 @@ func (f *field) add(key vkey, elem bool, slot uint32) {
 		}
 	}
 	bm.Add(slot)
+	if !elem && key.k == kNumber {
+		f.nums.Add(slot)
+	}
 }
 
 func (f *field) remove(key vkey, elem bool, slot uint32) {
@@ -171,6 +185,9 @@ func (f *field) remove(key vkey, elem bool, slot uint32) {
 		return
 	}
 	bm.Remove(slot)
+	if !elem && key.k == kNumber {
+		f.nums.Remove(slot)
+	}
 	if bm.IsEmpty() {
 		delete(m, key)
 		if !elem && key.k == kNumber {
@@ -179,8 +196,12 @@ func (f *field) remove(key vkey, elem bool, slot uint32) {
 	}
 }
 
-// merge folds pending into sorted and drops stale numbers. It builds a new
-// slice, so a reader holding the old one is unaffected.
+// merge folds pending into sorted and drops stale numbers. It builds new
+// slices, so a reader holding the old ones is unaffected, and it only reads
+// the maps. A stale entry (its value's bitmap emptied and deleted by Remove)
+// keeps pointing at that empty bitmap until the next merge; a value re-added
+// since gets a new bitmap and is pending, so it is merged before any range
+// query reads sortedBms.
 // REQUIRES: Index.mu held, or exclusive access.
 func (f *field) merge() {
 	all := make([]float64, 0, len(f.sorted)+len(f.pending))
@@ -188,15 +209,18 @@ func (f *field) merge() {
 	all = append(all, f.pending...)
 	slices.Sort(all)
 	out := all[:0]
+	var bms []*roaring.Bitmap
 	for i, x := range all {
 		if i > 0 && x == all[i-1] {
 			continue
 		}
-		if _, ok := f.scalar[vkey{k: kNumber, f: x}]; ok {
+		if bm, ok := f.scalar[vkey{k: kNumber, f: x}]; ok {
 			out = append(out, x)
+			bms = append(bms, bm)
 		}
 	}
 	f.sorted = slices.Clip(out)
+	f.sortedBms = bms
 	f.pending = nil
 	f.stale = 0
 }
@@ -255,7 +279,7 @@ func (ix *Index) MemoryBytes() int64 {
 	const entry = 64 // map entry + bitmap header, roughly
 	n := int64(ix.docs.GetSizeInBytes())
 	for k, f := range ix.fields {
-		n += int64(len(k)) + 128 + 8*int64(cap(f.sorted)+cap(f.pending))
+		n += int64(len(k)) + 128 + 8*int64(cap(f.sorted)+cap(f.sortedBms)+cap(f.pending)) + int64(f.nums.GetSizeInBytes())
 		for _, m := range []map[vkey]*roaring.Bitmap{f.scalar, f.elem} {
 			for key, bm := range m {
 				n += entry + int64(len(key.s)) + int64(bm.GetSizeInBytes())
