@@ -21,11 +21,11 @@
 //
 // # Concurrency
 //
-// Insert, Search and Delete run concurrently; Repair, Check and AppendBinary
-// run alone. Locks, in the order they are taken:
+// Insert, Search, SearchTwoHop and Delete run concurrently; Repair, Check and
+// AppendBinary run alone. Locks, in the order they are taken:
 //
-//  1. Graph.mu (RWMutex): shared by Insert, Search and Delete; exclusive for
-//     Repair, Check and AppendBinary.
+//  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop and Delete;
+//     exclusive for Repair, Check and AppendBinary.
 //  2. Graph.top (Mutex): held by an Insert whose level is above the current
 //     top level, for its whole linking, so that the new entry point is
 //     published (atomically, in Graph.ep) only once it is linked.
@@ -43,6 +43,15 @@
 // search needs; this is race-free under the Go memory model and the race
 // detector. A node's state and upper-layer storage are written before the
 // first edge to it is stored, so a reader that found the node sees them.
+//
+// # Filtered search
+//
+// Search with a filter walks the graph as without one and only keeps the
+// matches among the results, so at low selectivity it scores most of the
+// graph. SearchTwoHop (ACORN-1) scores only matches and walks through the
+// other nodes without scoring them: 2 hops per expansion, and further from
+// the nodes it skipped where matches are sparse or the start is far from
+// them.
 //
 // # Deletes
 //

@@ -11,15 +11,20 @@ import (
 // an epoch-stamped visited list and the candidate and result heaps. It comes
 // from a scratchPool so that steady-state searches allocate nothing.
 type scratch struct {
-	visited []uint16
-	epoch   uint16
-	cand    []vec.Neighbor // min-heap on (Dist, Slot)
-	res     []vec.Neighbor // max-heap on (Dist, Slot)
-	tmp     []vec.Neighbor
-	sel     []vec.Neighbor
-	shrink  []vec.Neighbor
-	drop    []vec.Neighbor // setListLocked: candidates the heuristic dropped
-	prot    []bool
+	visited  []uint16
+	epoch    uint16
+	cand     []vec.Neighbor // min-heap on (Dist, Slot)
+	res      []vec.Neighbor // max-heap on (Dist, Slot)
+	tmp      []vec.Neighbor
+	sel      []vec.Neighbor
+	shrink   []vec.Neighbor
+	drop     []vec.Neighbor // setListLocked: candidates the heuristic dropped
+	prot     []bool
+	front    []vec.Neighbor // SearchTwoHop: min-heap of skipped nodes to explore further
+	hop      []uint32       // SearchTwoHop: the matching nodes of one expansion
+	skip     []uint32       // SearchTwoHop: the failing neighbours of one expansion
+	deep     []vec.Neighbor
+	deepNext bool
 }
 
 // scratchPool is a typed wrapper around sync.Pool.
@@ -50,6 +55,8 @@ func (s *scratch) reset(n int) {
 	}
 	s.cand = s.cand[:0]
 	s.res = s.res[:0]
+	s.front = s.front[:0]
+	s.deep = s.deep[:0]
 }
 
 // visit marks slot visited and reports whether it was not before. It grows

@@ -1,0 +1,194 @@
+package hnsw
+
+import (
+	"sync/atomic"
+
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// SearchTwoHop returns up to k nearest live nodes that pass filter, like
+// Search with a filter, but it keeps the graph navigable when most nodes are
+// filtered out: it computes distances only to nodes that pass the filter, and
+// when it expands a node, a neighbour that fails the filter is not scored but
+// its own neighbours are considered (2-hop expansion, as in ACORN-1, Patel et
+// al. 2024), up to the list capacity of candidates per expansion. Safe for
+// concurrent use.
+//
+// The upper layers are descended greedily without the filter, as Search
+// does. On layer 0 the search starts from the node the descent found when it
+// passes the filter; otherwise that node is a skipped node to explore from.
+// A skipped node (failing the filter, its list read for the 2-hop expansion)
+// is kept with the distance of the node that led to it, and explored in turn
+// (its own 2-hop expansion: 3 hops from the scored node):
+//   - at once, best first among the candidates, when it came from a scored
+//     node whose expansion did not fill its capacity (matches are sparse
+//     there; this is what keeps recall at 1-5% selectivity);
+//   - otherwise only when the search of the matches runs dry with fewer than
+//     ef results, so that a start far from every match still reaches the
+//     matches, without a distance to any node that fails the filter.
+//
+// A nil filter makes it Search. Results, ordering, the handling of ef and k
+// and the steady-state zero allocation are as for Search.
+func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
+	if filter == nil {
+		return g.Search(q, k, ef, nil, dst)
+	}
+	dst = dst[:0]
+	var st SearchStats
+	if k <= 0 || len(q) != g.vectors.Dim() {
+		return dst, st
+	}
+	ef = max(ef, k)
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	epSlot, top, ok := g.entry()
+	if !ok {
+		return dst, st
+	}
+	s := g.scratchs.get(g.capacity())
+	defer g.scratchs.put(s)
+	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	st.DistanceComputations++
+	for l := top; l > 0; l-- {
+		cur = g.greedy(q, cur, l, &st)
+	}
+	g.searchTwoHop(s, q, cur, k, ef, filter, &st)
+	for len(s.res) > k {
+		s.res, _ = popMax(s.res)
+	}
+	n := len(s.res)
+	if cap(dst) < n {
+		dst = make([]vec.Neighbor, n)
+	}
+	dst = dst[:n]
+	for i := n - 1; i >= 0; i-- {
+		s.res, dst[i] = popMax(s.res)
+	}
+	return dst, st
+}
+
+// searchTwoHop is the layer-0 part of SearchTwoHop, from ep (its distance known),
+// leaving up to ef results in s.res.
+//
+// Visited marks a node either scored (it passes the filter) or skipped (it
+// fails and its list has been looked through for matches). A failing node
+// seen at distance 2 is not marked: its list has not been read, and another
+// expansion may reach it as a direct neighbour. s.front holds the skipped
+// nodes to explore at once, s.deep those for when the matches run dry.
+func (g *Graph) searchTwoHop(s *scratch, q []float32, ep vec.Neighbor, k, ef int, filter Filter, st *SearchStats) {
+	lower := float32(maxFloat)
+	s.visit(ep.Slot)
+	st.Visited++
+	if filter.Contains(ep.Slot) {
+		s.cand = pushMin(s.cand, ep)
+		if g.stateOf(ep.Slot)&stateDeleted == 0 {
+			s.res = pushMax(s.res, ep)
+			lower = ep.Dist
+		}
+	} else {
+		s.deep = pushMin(s.deep, ep)
+	}
+	for {
+		var c vec.Neighbor
+		skipped := false // c is a skipped node
+		switch {
+		case len(s.cand) > 0 && (len(s.front) == 0 || s.cand[0].Dist <= s.front[0].Dist):
+			if s.cand[0].Dist > lower && len(s.res) >= ef {
+				return
+			}
+			s.cand, c = popMin(s.cand)
+		case len(s.front) > 0 && (len(s.res) < ef || s.front[0].Dist <= lower):
+			s.front, c = popMin(s.front)
+			skipped = true
+		case len(s.cand) > 0:
+			if s.cand[0].Dist > lower && len(s.res) >= ef {
+				return
+			}
+			s.cand, c = popMin(s.cand)
+		case len(s.deep) > 0 && len(s.res) < ef && (len(s.res) < k || s.deep[0].Dist <= lower):
+			s.deep, c = popMin(s.deep)
+			skipped = true
+		default:
+			return
+		}
+		g.expandTwoHop(s, c, skipped, filter, st)
+		for _, nb := range s.hop {
+			d := g.dist(q, g.vectors.At(nb))
+			st.DistanceComputations++
+			if len(s.res) < ef || d < lower {
+				x := vec.Neighbor{Slot: nb, Dist: d}
+				s.cand = pushMin(s.cand, x)
+				if g.stateOf(nb)&stateDeleted == 0 {
+					if len(s.res) < ef {
+						s.res = pushMax(s.res, x)
+					} else {
+						replaceMax(s.res, x)
+					}
+					lower = s.res[0].Dist
+				}
+			}
+		}
+	}
+}
+
+// expandTwoHop sets s.hop to the unvisited neighbours of c that pass filter
+// and then, while there is room (the layer-0 cap), the unvisited neighbours
+// that pass of c's neighbours that fail it, marking them visited. Each failing
+// neighbour whose list it reads is marked visited and pushed with c's
+// distance on s.front, or on s.deep when c is itself a skipped node
+// (fromSkipped) or the expansion filled its capacity.
+func (g *Graph) expandTwoHop(s *scratch, c vec.Neighbor, fromSkipped bool, filter Filter, st *SearchStats) {
+	hop, skip := s.hop[:0], s.skip[:0]
+	l := g.list(c.Slot, 0)
+	n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+	for i := 1; i <= n; i++ {
+		nb := atomic.LoadUint32(&l[i])
+		if int(nb) < len(s.visited) && s.visited[nb] == s.epoch {
+			continue // scored, or skipped before
+		}
+		if filter.Contains(nb) {
+			s.visit(nb)
+			st.Visited++
+			hop = append(hop, nb)
+		} else {
+			skip = append(skip, nb)
+		}
+	}
+	nskip := 0 // skip[:nskip]: the failing neighbours whose lists were read
+	for _, nb := range skip {
+		if len(hop) >= g.m0 {
+			break
+		}
+		if !s.visit(nb) {
+			continue // a duplicate seen mid-update
+		}
+		st.Visited++
+		skip[nskip] = nb
+		nskip++
+		l2 := g.list(nb, 0)
+		n2 := min(int(atomic.LoadUint32(&l2[0])), len(l2)-1)
+		for j := 1; j <= n2 && len(hop) < g.m0; j++ {
+			nb2 := atomic.LoadUint32(&l2[j])
+			if int(nb2) < len(s.visited) && s.visited[nb2] == s.epoch {
+				continue
+			}
+			if filter.Contains(nb2) {
+				s.visit(nb2)
+				st.Visited++
+				hop = append(hop, nb2)
+			}
+		}
+	}
+	// Skipped nodes of an expansion from a skipped node, or of one that
+	// filled its capacity (matches are dense here), wait for the fallback.
+	deep := fromSkipped || len(hop) >= g.m0
+	for _, nb := range skip[:nskip] {
+		x := vec.Neighbor{Slot: nb, Dist: c.Dist}
+		if deep {
+			s.deep = pushMin(s.deep, x)
+		} else {
+			s.front = pushMin(s.front, x)
+		}
+	}
+	s.hop, s.skip = hop, skip
+}
