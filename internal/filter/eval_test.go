@@ -442,6 +442,7 @@ func TestEvalConcurrent(t *testing.T) {
 	for range 4 {
 		wg.Go(func() {
 			for i, f := range filters {
+				c.ix.MemoryBytes()
 				if !c.ix.Eval(f, c.live, c.lookup).Equals(want[i]) {
 					t.Errorf("filter %s differs", f)
 				}

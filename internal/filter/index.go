@@ -44,7 +44,7 @@ type vkey struct {
 	b bool
 }
 
-func (v value) key() vkey { return vkey{k: v.k, s: v.s, f: v.f, b: v.b} }
+func (v value) key() vkey { return vkey(v) }
 
 // field is the index of one metadata key.
 type field struct {
@@ -277,6 +277,8 @@ func trigram(s string) uint32 { return uint32(s[0])<<16 | uint32(s[1])<<8 | uint
 // bitmap, so it costs time proportional to their number.
 func (ix *Index) MemoryBytes() int64 {
 	const entry = 64 // map entry + bitmap header, roughly
+	ix.mu.Lock() // a concurrent Eval may be merging an ordered index
+	defer ix.mu.Unlock()
 	n := int64(ix.docs.GetSizeInBytes())
 	for k, f := range ix.fields {
 		n += int64(len(k)) + 128 + 8*int64(cap(f.sorted)+cap(f.sortedBms)+cap(f.pending)) + int64(f.nums.GetSizeInBytes())
