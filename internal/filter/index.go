@@ -277,7 +277,7 @@ func trigram(s string) uint32 { return uint32(s[0])<<16 | uint32(s[1])<<8 | uint
 // bitmap, so it costs time proportional to their number.
 func (ix *Index) MemoryBytes() int64 {
 	const entry = 64 // map entry + bitmap header, roughly
-	ix.mu.Lock() // a concurrent Eval may be merging an ordered index
+	ix.mu.Lock()     // a concurrent Eval may be merging an ordered index
 	defer ix.mu.Unlock()
 	n := int64(ix.docs.GetSizeInBytes())
 	for k, f := range ix.fields {
