@@ -6,6 +6,7 @@ import (
 
 	"github.com/sextantdb/sextant/internal/engine"
 	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
@@ -128,6 +129,7 @@ func (c *Collection) rowLocked() collRow {
 		ID: c.id, Name: c.cat.name, Tenant: c.cat.tenant, Database: c.cat.database,
 		Dimension: cfg.Dimension, Metric: string(cfg.Metric), M: cfg.M, EfConstruction: cfg.EfConstruction,
 		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel, ExactThreshold: cfg.ExactThreshold,
+		UnindexedKeys: cfg.UnindexedKeys,
 	}
 	if c.eng != nil {
 		row.EfSearch = c.eng.Config().EfSearch
@@ -289,6 +291,35 @@ func (c *Collection) Update(ctx context.Context, recs []UpdateRecord) error {
 	return e.Update(ups)
 }
 
+// DeleteOptions select records to delete: those among IDs (all records when
+// nil) that match Where and WhereDocument (all when both are empty). At
+// least one of IDs, Where, WhereDocument must be set.
+type DeleteOptions struct {
+	IDs           []string
+	Where         Where
+	WhereDocument Where
+}
+
+// DeleteWhere deletes the records selected by opts, as one atomic batch, and
+// returns how many it deleted: delete(where={"batch_id": "2026-05-21"}).
+func (c *Collection) DeleteWhere(ctx context.Context, opts DeleteOptions) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return 0, err
+	}
+	f, err := parseFilter(opts.Where, opts.WhereDocument)
+	if err != nil {
+		return 0, err
+	}
+	if opts.IDs == nil && f == nil {
+		return 0, fmt.Errorf("%w: delete needs ids or a filter", ErrInvalidArgument)
+	}
+	return e.DeleteWhere(opts.IDs, f)
+}
+
 // Delete deletes the records with the given ids and returns how many
 // existed.
 func (c *Collection) Delete(ctx context.Context, ids []string) (int, error) {
@@ -302,12 +333,23 @@ func (c *Collection) Delete(ctx context.Context, ids []string) (int, error) {
 	return e.Delete(ids)
 }
 
+// Where is a Chroma `where` or `where_document` filter, as decoded from
+// JSON: {"price": {"$lt": 10}}, {"$and": [...]}, {"$contains": "text"}.
+type Where = map[string]any
+
+// parseFilter compiles where and whereDocument; nil when both are empty.
+func parseFilter(where, whereDocument Where) (*filter.Filter, error) {
+	return filter.Parse(where, whereDocument)
+}
+
 // GetOptions select records to read.
 type GetOptions struct {
-	IDs     []string // when set: these records, in this order (missing ids are skipped)
-	Limit   int      // 0: no limit
-	Offset  int
-	Include Include
+	IDs           []string // when set: these records, in this order (missing ids are skipped)
+	Where         Where    // metadata filter; records must match it (and WhereDocument)
+	WhereDocument Where    // document filter
+	Limit         int      // 0: no limit
+	Offset        int
+	Include       Include
 }
 
 // GetResult holds records in columns, as Chroma returns them. Columns not
@@ -320,7 +362,8 @@ type GetResult struct {
 }
 
 // Get reads records by id, or all records in insertion order, paged by
-// limit and offset.
+// limit and offset; with a filter, only the matching ones. Pages of an
+// unchanged collection are disjoint and cover every match exactly once.
 func (c *Collection) Get(ctx context.Context, opts GetOptions) (*GetResult, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -329,8 +372,12 @@ func (c *Collection) Get(ctx context.Context, opts GetOptions) (*GetResult, erro
 	if err != nil {
 		return nil, err
 	}
+	f, err := parseFilter(opts.Where, opts.WhereDocument)
+	if err != nil {
+		return nil, err
+	}
 	inc := opts.Include.resolve(false)
-	hits, err := e.Get(engine.GetRequest{IDs: opts.IDs, Limit: opts.Limit, Offset: opts.Offset, Include: inc.engine()})
+	hits, err := e.Get(engine.GetRequest{IDs: opts.IDs, Filter: f, Limit: opts.Limit, Offset: opts.Offset, Include: inc.engine()})
 	if err != nil {
 		return nil, err
 	}
@@ -372,20 +419,27 @@ func copyMeta(m Metadata) Metadata {
 
 // QueryOptions is a batch of nearest-neighbour queries.
 type QueryOptions struct {
-	Embeddings [][]float32
-	K          int // results per query; default 10
-	Ef         int // HNSW breadth for these queries; 0: the collection's ef_search
-	Include    Include
-	Explain    bool // return the plan of each query
+	Embeddings    [][]float32
+	K             int   // results per query; default 10
+	Ef            int   // HNSW breadth for these queries; 0: the collection's ef_search
+	Where         Where // metadata filter: only matching records are returned
+	WhereDocument Where // document filter
+	Include       Include
+	Explain       bool // return the plan of each query
 }
 
 // Plan says how a query was executed, so a user can see why it was slow.
 type Plan struct {
-	Kind                 string // "exact" or "hnsw"
+	// Kind is "exact" (brute force over the matching records), "hnsw"
+	// (graph search), "hnsw-filtered" (graph search with an allow-list) or
+	// "hnsw-2hop" (graph search over matching nodes with 2-hop expansion).
+	Kind                 string
 	Ef                   int
-	Candidates           int // records the query could return
+	Matches              int // live records matching the filter (all live records without one)
+	Live                 int // live records in the collection
 	DistanceComputations int
-	Fallback             bool // HNSW returned fewer than k and exact search took over
+	Fallback             bool   // the traversal found fewer than k; exact search over the matches took over
+	Filter               string // the filter in canonical form; empty without one
 }
 
 // QueryResult holds, per query, its results nearest first. Columns not
@@ -416,6 +470,10 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 	if opts.Ef < 0 || opts.Ef > 4096 {
 		return nil, fmt.Errorf("%w: ef %d out of range [1, 4096]", ErrInvalidArgument, opts.Ef)
 	}
+	f, err := parseFilter(opts.Where, opts.WhereDocument)
+	if err != nil {
+		return nil, err
+	}
 	qs := make([][]float32, len(opts.Embeddings))
 	for i, q := range opts.Embeddings {
 		if qs[i], err = e.PrepareQuery(i, q); err != nil {
@@ -444,7 +502,7 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Include: inc.engine()})
+		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Filter: f, Include: inc.engine()})
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}

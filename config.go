@@ -42,6 +42,9 @@ type CollectionConfig struct {
 	EmbeddingModel string
 	// ExactThreshold overrides Options.ExactThreshold for this collection.
 	ExactThreshold int
+	// UnindexedKeys lists metadata keys that get no payload index (every
+	// other key is indexed). Filters on them still work, by scanning.
+	UnindexedKeys []string
 	// Metadata is the collection's own metadata. Chroma's legacy keys
 	// hnsw:space, hnsw:M, hnsw:construction_ef and hnsw:search_ef set the
 	// matching fields when those are zero.

@@ -56,18 +56,19 @@ type databaseRow struct {
 }
 
 type collRow struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	Tenant         string `json:"tenant"`
-	Database       string `json:"database"`
-	Dimension      int    `json:"dimension,omitempty"`
-	Metric         string `json:"metric"`
-	M              int    `json:"m"`
-	EfConstruction int    `json:"ef_construction"`
-	EfSearch       int    `json:"ef_search"`
-	EmbeddingModel string `json:"embedding_model,omitempty"`
-	ExactThreshold int    `json:"exact_threshold"`
-	Metadata       []byte `json:"metadata,omitempty"` // payload encoding
+	ID             string   `json:"id"`
+	Name           string   `json:"name"`
+	Tenant         string   `json:"tenant"`
+	Database       string   `json:"database"`
+	Dimension      int      `json:"dimension,omitempty"`
+	Metric         string   `json:"metric"`
+	M              int      `json:"m"`
+	EfConstruction int      `json:"ef_construction"`
+	EfSearch       int      `json:"ef_search"`
+	EmbeddingModel string   `json:"embedding_model,omitempty"`
+	ExactThreshold int      `json:"exact_threshold"`
+	UnindexedKeys  []string `json:"unindexed_keys,omitempty"`
+	Metadata       []byte   `json:"metadata,omitempty"` // payload encoding
 }
 
 // Open opens the database in dir, creating it if needed. Every collection
@@ -222,6 +223,7 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 	c.cfg = CollectionConfig{
 		Dimension: row.Dimension, Metric: Metric(row.Metric), M: row.M, EfConstruction: row.EfConstruction,
 		EfSearch: row.EfSearch, EmbeddingModel: row.EmbeddingModel, ExactThreshold: row.ExactThreshold,
+		UnindexedKeys: row.UnindexedKeys,
 	}
 	c.cat.metadata = meta
 	m, err := vec.ParseMetric(row.Metric)
@@ -233,7 +235,7 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 		NoSync: db.opts.NoSync, Workers: db.opts.Workers, CheckpointBytes: db.opts.CheckpointBytes,
 	}, engine.Config{
 		Dim: row.Dimension, Metric: m, M: row.M, EfConstruction: row.EfConstruction, EfSearch: row.EfSearch,
-		ExactThreshold: row.ExactThreshold,
+		ExactThreshold: row.ExactThreshold, UnindexedKeys: row.UnindexedKeys,
 	})
 	if err != nil {
 		// The collection stays in the catalog, unusable, with its error.

@@ -13,6 +13,7 @@ var (
 	ErrInvalidVector     = errs.ErrInvalidVector
 	ErrDuplicateID       = errs.ErrDuplicateID
 	ErrInvalidMetadata   = errs.ErrInvalidMetadata
+	ErrInvalidFilter     = errs.ErrInvalidFilter
 	ErrConfigConflict    = errs.ErrConfigConflict
 	ErrClosed            = errs.ErrClosed
 	ErrReadOnly          = errs.ErrReadOnly

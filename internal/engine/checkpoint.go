@@ -3,11 +3,13 @@ package engine
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/storage/ckpt"
 	"github.com/sextantdb/sextant/internal/vec"
@@ -18,6 +20,7 @@ const (
 	fileVectors = "vectors"
 	fileRecords = "records"
 	fileGraph   = "graph"
+	filePayload = "payload" // payload indexes
 )
 
 // startCheckpoint runs a checkpoint in the background unless one runs.
@@ -68,6 +71,7 @@ func (c *Collection) checkpoint() error {
 		}
 	}
 	files = append(files, ckpt.File{Name: fileVectors, Data: vb})
+	files = append(files, ckpt.File{Name: filePayload, Data: st.pidx.AppendBinary(nil)})
 	if st.graph != nil && st.building == nil {
 		meta.Graph = true
 		files = append(files, ckpt.File{Name: fileGraph, Data: st.graph.AppendBinary(nil)})
@@ -166,6 +170,21 @@ func (c *Collection) loadCheckpoint() (int, error) {
 	}
 	st.unsorted = true
 	c.compactOrderLocked()
+	pb, err := read(filePayload)
+	if err != nil {
+		return 0, err
+	}
+	st.pidx, err = filter.DecodeIndex(pb, c.indexOptions())
+	switch {
+	case errors.Is(err, filter.ErrSkipKeysChanged):
+		// Keys that were not indexed must be now: rebuild from the records.
+		st.pidx = filter.NewIndex(c.indexOptions())
+		for _, d := range recs {
+			st.pidx.Add(d.slot, d.rec.meta, d.rec.doc)
+		}
+	case err != nil:
+		return 0, fmt.Errorf("checkpoint %d of %s: payload index: %w", m.Checkpoint, dir, err)
+	}
 	if meta.Graph {
 		gb, err := read(fileGraph)
 		if err != nil {

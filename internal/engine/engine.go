@@ -12,6 +12,7 @@ import (
 	"github.com/RoaringBitmap/roaring/v2"
 
 	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/storage/vfs"
@@ -26,7 +27,8 @@ type Config struct {
 	M              int
 	EfConstruction int
 	EfSearch       int
-	ExactThreshold int // live records below which queries are served exactly
+	ExactThreshold int      // live records below which queries are served exactly
+	UnindexedKeys  []string // metadata keys without payload index (filters on them scan)
 }
 
 // Options say where and how a collection stores its data.
@@ -62,6 +64,8 @@ type state struct {
 	order    []orderEntry // records in insertion (seq) order; may hold stale entries
 	stale    int          // stale entries in order
 	unsorted bool         // order needs sorting (a replacement was appended)
+
+	pidx *filter.Index // payload indexes (metadata and documents)
 
 	graph        *hnsw.Graph // serving graph; nil in exact mode
 	building     *hnsw.Graph // graph being built in the background
@@ -116,6 +120,10 @@ func (o *Options) ensureDefaults() {
 	}
 }
 
+func (c *Collection) indexOptions() filter.IndexOptions {
+	return filter.IndexOptions{SkipKeys: c.cfg.UnindexedKeys}
+}
+
 func (c *Collection) walDir() string { return path.Join(c.opts.Dir, "wal") }
 
 // Open opens (or creates) the collection stored in opts.Dir: it loads the
@@ -132,6 +140,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	st := &c.mu.state
 	st.ids = make(map[string]uint32)
 	st.live = roaring.New()
+	st.pidx = filter.NewIndex(c.indexOptions())
 	if cfg.Dim > 0 {
 		st.dim = cfg.Dim
 		st.vectors = vec.NewSlab(cfg.Dim)
@@ -274,6 +283,7 @@ type Stats struct {
 	Mode        string // "exact", "building", "hnsw"
 	VectorBytes int64
 	GraphBytes  int64
+	IndexBytes  int64 // payload indexes
 	Dim         int
 	WALBytes    int64
 	Checkpoint  uint64
@@ -290,6 +300,7 @@ func (c *Collection) Stats() Stats {
 	if c.mu.vectors != nil {
 		s.VectorBytes = c.mu.vectors.Bytes()
 	}
+	s.IndexBytes = c.mu.pidx.MemoryBytes()
 	switch {
 	case c.mu.graph != nil:
 		s.Mode = "hnsw"

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/storage/vfs"
 	"github.com/sextantdb/sextant/internal/storage/wal"
 	"github.com/sextantdb/sextant/internal/vec"
@@ -41,7 +42,8 @@ func addBatch(t *testing.T, c *Collection, b, n int) {
 	t.Helper()
 	puts := make([]Put, n)
 	for i := range puts {
-		puts[i] = Put{ID: testID(b, i), Vector: testVec(b, i)}
+		doc := fmt.Sprintf("batch %d record %d", b, i)
+		puts[i] = Put{ID: testID(b, i), Vector: testVec(b, i), Meta: map[string]any{"b": int64(b), "odd": i%2 == 1}, Doc: &doc}
 	}
 	require.NoError(t, c.Add(puts))
 }
@@ -87,6 +89,15 @@ func TestPowerCutMemFS(t *testing.T) {
 		got := presentBatches(t, c2)
 		for b := 0; b < n; b++ {
 			require.Equal(t, 10, got[b], "round %d: acknowledged batch %d", round, b)
+		}
+		// The payload indexes (checkpoint + WAL replay) agree exactly.
+		for b := 0; b < n; b++ {
+			f, err := filter.Parse(map[string]any{"$and": []any{map[string]any{"b": b}, map[string]any{"odd": true}}},
+				map[string]any{"$contains": fmt.Sprintf("batch %d ", b)})
+			require.NoError(t, err)
+			hits, err := c2.Get(GetRequest{Filter: f})
+			require.NoError(t, err)
+			require.Len(t, hits, 5, "round %d batch %d", round, b)
 		}
 		c2.WaitIndexed()
 		require.NoError(t, c2.Verify())

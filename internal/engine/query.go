@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/index/flat"
 	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
@@ -27,19 +30,33 @@ type Hit struct {
 
 // Plan says how a query was executed.
 type Plan struct {
-	Kind                 string // "exact" or "hnsw"
+	Kind                 string // PlanExact, PlanHNSW, PlanHNSWFiltered or PlanTwoHop
 	Ef                   int
-	Candidates           int // records the plan could return
+	Matches              int // live records the query could return (matching the filter)
+	Live                 int // live records in the collection
 	DistanceComputations int
-	Fallback             bool // HNSW returned fewer than k; exact search took over
+	Fallback             bool   // the traversal returned fewer than k; exact search over the matches took over
+	Filter               string // the filter, canonical form; empty without one
 }
+
+// Plan kinds.
+const (
+	PlanExact        = "exact"         // brute force over the (matching) records
+	PlanHNSW         = "hnsw"          // HNSW, no filter
+	PlanHNSWFiltered = "hnsw-filtered" // HNSW traversal with an allow-list
+	PlanTwoHop       = "hnsw-2hop"     // ACORN-style traversal over matching nodes, 2-hop expansion
+)
 
 // SearchRequest is one nearest-neighbour query.
 type SearchRequest struct {
 	Vector  []float32
 	K       int
 	Ef      int // 0: the collection's ef_search
+	Filter  *filter.Filter
 	Include Include
+	// ForcePlan makes the planner use this plan (tests of each plan's
+	// contract). Empty: the planner chooses.
+	ForcePlan string
 }
 
 // PrepareQuery validates a query vector and returns it ready for search
@@ -67,8 +84,44 @@ func (c *Collection) PrepareQuery(i int, q []float32) ([]float32, error) {
 	return out, nil
 }
 
-// Search returns the K nearest live records to a prepared query vector
-// (see PrepareQuery). It never returns fewer than min(K, Count()) records.
+// Planner constants. The cost of exact search over m matches is m distance
+// computations, sequential and cache-friendly; an HNSW traversal costs about
+// ef × 2M random-access computations, divided by the match fraction p when
+// non-matching nodes are traversed but not returned (allow-list), and
+// roughly independent of p with the 2-hop traversal, which only computes
+// distances to matching nodes.
+const (
+	exactFloor      = 2048 // always exact below this many matches
+	twoHopOverhead  = 2    // 2-hop cost ≈ twoHopOverhead × ef × 2M
+	allowListMinSel = 0.3  // allow-list traversal at or above this match fraction
+)
+
+// choosePlan picks the plan for a query matching m of live records.
+func (c *Collection) choosePlan(m, live, ef int, filtered bool) string {
+	if c.mu.graph == nil || m <= exactFloor {
+		return PlanExact
+	}
+	if !filtered || m == live {
+		if live < c.cfg.ExactThreshold/2 {
+			return PlanExact
+		}
+		return PlanHNSW
+	}
+	p := float64(m) / float64(live)
+	hop := float64(twoHopOverhead * ef * 2 * c.cfg.M)
+	allow := float64(ef*2*c.cfg.M) / p
+	switch {
+	case float64(m) <= min(hop, allow):
+		return PlanExact
+	case p >= allowListMinSel:
+		return PlanHNSWFiltered
+	}
+	return PlanTwoHop
+}
+
+// Search returns the K nearest live records matching req.Filter to a
+// prepared query vector (see PrepareQuery). Whenever at least K live records
+// match, exactly K are returned, every one of them matching.
 func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if req.K < 0 {
 		return nil, Plan{}, fmt.Errorf("%w: k must be >= 0, got %d", errInvalidArgument, req.K)
@@ -90,28 +143,47 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	defer c.mu.RUnlock()
 	st := &c.mu.state
 	live := int(st.live.GetCardinality())
-	k := min(req.K, live)
-	plan := Plan{Kind: "exact", Candidates: live}
+	plan := Plan{Kind: PlanExact, Live: live, Matches: live}
+	matches := st.live
+	if req.Filter != nil {
+		plan.Filter = req.Filter.String()
+		matches = st.pidx.Eval(req.Filter, st.live, c.lookupLocked)
+		plan.Matches = int(matches.GetCardinality())
+	}
+	k := min(req.K, plan.Matches)
 	if k == 0 {
 		return nil, plan, nil
 	}
 	if len(req.Vector) != st.dim {
 		return nil, plan, fmt.Errorf("%w: query has dimension %d, collection expects %d", errDimensionMismatch, len(req.Vector), st.dim)
 	}
+	plan.Kind = req.ForcePlan
+	if plan.Kind == "" || st.graph == nil {
+		plan.Kind = c.choosePlan(plan.Matches, live, ef, req.Filter != nil)
+	}
 	res := (*bufp)[:0]
-	if st.graph != nil && live >= c.cfg.ExactThreshold/2 {
-		var stats hnsw.SearchStats
+	var stats hnsw.SearchStats
+	switch plan.Kind {
+	case PlanHNSW:
 		res, stats = st.graph.Search(req.Vector, k, ef, nil, res)
-		plan = Plan{Kind: "hnsw", Ef: ef, Candidates: live, DistanceComputations: stats.DistanceComputations}
+	case PlanHNSWFiltered:
+		res, stats = st.graph.Search(req.Vector, k, ef, matches, res)
+	case PlanTwoHop:
+		res, stats = st.graph.SearchTwoHop(req.Vector, k, ef, matches, res)
+	default:
+		plan.Kind = PlanExact
+		res = c.exactLocked(req.Vector, k, matches, res)
+		stats.DistanceComputations = plan.Matches
+	}
+	if plan.Kind != PlanExact {
+		plan.Ef = ef
 		if len(res) < k {
 			plan.Fallback = true
-			res = c.exactLocked(req.Vector, k, res)
-			plan.DistanceComputations += live
+			res = c.exactLocked(req.Vector, k, matches, res)
+			stats.DistanceComputations += plan.Matches
 		}
-	} else {
-		res = c.exactLocked(req.Vector, k, res)
-		plan.DistanceComputations = live
 	}
+	plan.DistanceComputations = stats.DistanceComputations
 	*bufp = res
 	hits := make([]Hit, len(res))
 	for i, n := range res {
@@ -121,12 +193,19 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	return hits, plan, nil
 }
 
-// exactLocked searches every live record.
+// lookupLocked returns a live slot's metadata and document, for filter scans.
+// REQUIRES: mu held.
+func (c *Collection) lookupLocked(slot uint32) (payload.Map, *string) {
+	r := &c.mu.recs[slot]
+	return r.meta, r.doc
+}
+
+// exactLocked searches the slots of set exactly.
 // REQUIRES: mu held (shared).
-func (c *Collection) exactLocked(q []float32, k int, dst []vec.Neighbor) []vec.Neighbor {
+func (c *Collection) exactLocked(q []float32, k int, set *roaring.Bitmap, dst []vec.Neighbor) []vec.Neighbor {
 	st := &c.mu.state
 	return flat.Search(st.vectors, c.cfg.Metric, q, k, func(yield func(uint32) bool) {
-		it := st.live.Iterator()
+		it := set.Iterator()
 		for it.HasNext() {
 			if !yield(it.Next()) {
 				return
@@ -161,7 +240,8 @@ func (c *Collection) hitLocked(slot uint32, inc Include) Hit {
 // GetRequest reads records by id or in insertion order.
 type GetRequest struct {
 	IDs     []string // when set: these records, in this order; missing ids are skipped
-	Limit   int      // 0: no limit
+	Filter  *filter.Filter
+	Limit   int // 0: no limit
 	Offset  int
 	Include Include
 }
@@ -175,13 +255,17 @@ func (c *Collection) Get(req GetRequest) ([]Hit, error) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	st := &c.mu.state
+	var matches *roaring.Bitmap
+	if req.Filter != nil {
+		matches = st.pidx.Eval(req.Filter, st.live, c.lookupLocked)
+	}
 	var out []Hit
 	if req.IDs != nil {
 		skipped := 0
 		seen := make(map[string]bool, len(req.IDs))
 		for _, id := range req.IDs {
 			slot, ok := st.ids[id]
-			if !ok || seen[id] {
+			if !ok || seen[id] || matches != nil && !matches.Contains(slot) {
 				continue
 			}
 			seen[id] = true
@@ -198,7 +282,7 @@ func (c *Collection) Get(req GetRequest) ([]Hit, error) {
 	}
 	skipped := 0
 	for _, e := range st.order {
-		if !st.valid(e) {
+		if !st.valid(e) || matches != nil && !matches.Contains(e.slot) {
 			continue
 		}
 		if skipped < req.Offset {

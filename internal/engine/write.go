@@ -7,7 +7,10 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/RoaringBitmap/roaring/v2"
+
 	"github.com/sextantdb/sextant/internal/errs"
+	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -146,16 +149,40 @@ func (c *Collection) Update(ups []Update) error {
 // Delete removes the records with the given ids and returns how many
 // existed. Missing ids are not an error.
 func (c *Collection) Delete(ids []string) (int, error) {
+	return c.DeleteWhere(ids, nil)
+}
+
+// DeleteWhere removes the records that match f (nil: all) among ids (nil:
+// all records; f must then be set) and returns how many it removed. The
+// match set is resolved under the writer lock, so it is exact at the moment
+// of the delete.
+func (c *Collection) DeleteWhere(ids []string, f *filter.Filter) (int, error) {
+	if ids == nil && f == nil {
+		return 0, fmt.Errorf("%w: delete needs ids or a filter", errInvalidArgument)
+	}
 	n := 0
 	err := c.write(func() ([]op, error) {
-		seen := make(map[string]bool, len(ids))
+		st := &c.mu.state
+		var matches *roaring.Bitmap
+		if f != nil {
+			matches = st.pidx.Eval(f, st.live, c.lookupLocked)
+		}
 		var ops []op
+		if ids == nil {
+			it := matches.Iterator()
+			for it.HasNext() {
+				ops = append(ops, op{kind: opDel, id: st.recs[it.Next()].id})
+			}
+			n = len(ops)
+			return ops, nil
+		}
+		seen := make(map[string]bool, len(ids))
 		for _, id := range ids {
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			if _, ok := c.mu.ids[id]; ok {
+			if slot, ok := st.ids[id]; ok && (matches == nil || matches.Contains(slot)) {
 				ops = append(ops, op{kind: opDel, id: id})
 			}
 		}
@@ -244,6 +271,7 @@ func (c *Collection) apply(ops []op) {
 				copy(st.vectors.At(slot), o.vec)
 			}
 			st.recs[slot] = record{id: o.id, seq: seq, norm: norm, meta: o.meta, doc: o.doc}
+			st.pidx.Add(slot, o.meta, o.doc)
 			st.ids[o.id] = slot
 			st.live.Add(slot)
 			switch {
@@ -261,12 +289,14 @@ func (c *Collection) apply(ops []op) {
 		case opSet:
 			slot := st.ids[o.id]
 			r := &st.recs[slot]
+			st.pidx.Remove(slot, r.meta, r.doc)
 			if o.setMeta {
 				r.meta = o.meta
 			}
 			if o.setDoc {
 				r.doc = o.doc
 			}
+			st.pidx.Add(slot, r.meta, r.doc)
 		case opDel:
 			if slot, ok := st.ids[o.id]; ok {
 				c.removeSlotLocked(slot)
@@ -284,7 +314,9 @@ func (c *Collection) apply(ops []op) {
 // REQUIRES: mu held exclusively.
 func (c *Collection) removeSlotLocked(slot uint32) {
 	st := &c.mu.state
-	delete(st.ids, st.recs[slot].id)
+	r := &st.recs[slot]
+	st.pidx.Remove(slot, r.meta, r.doc)
+	delete(st.ids, r.id)
 	st.recs[slot] = record{}
 	st.live.Remove(slot)
 	st.stale++
