@@ -420,10 +420,11 @@ func copyMeta(m Metadata) Metadata {
 // QueryOptions is a batch of nearest-neighbour queries.
 type QueryOptions struct {
 	Embeddings    [][]float32
-	K             int   // results per query; default 10
-	Ef            int   // HNSW breadth for these queries; 0: the collection's ef_search
-	Where         Where // metadata filter: only matching records are returned
-	WhereDocument Where // document filter
+	K             int      // results per query; default 10
+	Ef            int      // HNSW breadth for these queries; 0: the collection's ef_search
+	Where         Where    // metadata filter: only matching records are returned
+	WhereDocument Where    // document filter
+	IDs           []string // when non-nil: only these records may be returned
 	Include       Include
 	Explain       bool // return the plan of each query
 }
@@ -502,7 +503,7 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Filter: f, Include: inc.engine()})
+		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine()})
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}

@@ -53,6 +53,7 @@ type SearchRequest struct {
 	K       int
 	Ef      int // 0: the collection's ef_search
 	Filter  *filter.Filter
+	IDs     []string // when non-nil: only these records may be returned
 	Include Include
 	// ForcePlan makes the planner use this plan (tests of each plan's
 	// contract). Empty: the planner chooses.
@@ -148,8 +149,18 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if req.Filter != nil {
 		plan.Filter = req.Filter.String()
 		matches = st.pidx.Eval(req.Filter, st.live, c.lookupLocked)
-		plan.Matches = int(matches.GetCardinality())
 	}
+	if req.IDs != nil {
+		allowed := roaring.New()
+		for _, id := range req.IDs {
+			if slot, ok := st.ids[id]; ok {
+				allowed.Add(slot)
+			}
+		}
+		matches = roaring.And(matches, allowed)
+	}
+	filtered := req.Filter != nil || req.IDs != nil
+	plan.Matches = int(matches.GetCardinality())
 	k := min(req.K, plan.Matches)
 	if k == 0 {
 		return nil, plan, nil
@@ -159,7 +170,7 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	}
 	plan.Kind = req.ForcePlan
 	if plan.Kind == "" || st.graph == nil {
-		plan.Kind = c.choosePlan(plan.Matches, live, ef, req.Filter != nil)
+		plan.Kind = c.choosePlan(plan.Matches, live, ef, filtered)
 	}
 	res := (*bufp)[:0]
 	var stats hnsw.SearchStats
