@@ -241,3 +241,19 @@ func TestFilterIndexesSurviveReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, before, counts(c))
 }
+
+func TestQueryRestrictedToIDs(t *testing.T) {
+	_, c := newColl(t, &CollectionConfig{Metric: L2})
+	var recs []Record
+	for i := 0; i < 50; i++ {
+		recs = append(recs, Record{ID: strconv.Itoa(i), Embedding: []float32{float32(i), 0}, Metadata: Metadata{"even": i%2 == 0}})
+	}
+	require.NoError(t, c.Add(ctx, recs))
+	res, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{{0, 0}}, K: 3, IDs: []string{"40", "7", "8", "nope"}, Explain: true})
+	require.NoError(t, err)
+	require.Equal(t, []string{"7", "8", "40"}, res.IDs[0])
+	require.Equal(t, 3, res.Plans[0].Matches)
+	res, err = c.Query(ctx, QueryOptions{Embeddings: [][]float32{{0, 0}}, K: 3, IDs: []string{"40", "7", "8"}, Where: Where{"even": true}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"8", "40"}, res.IDs[0])
+}
