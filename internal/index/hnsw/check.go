@@ -3,6 +3,7 @@ package hnsw
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 )
 
 // Check verifies the graph's invariants and returns an error describing the
@@ -106,32 +107,37 @@ func (g *Graph) checkLocked() error {
 	case ok && (levelOf(g.stateOf(ep)) != top || top != maxLv):
 		fail("entry point %d: level %d, graph top %d, highest node level %d", ep, levelOf(g.stateOf(ep)), top, maxLv)
 	case ok:
-		if un := g.unreachableLocked(s, ep); un > 0 {
+		if un := g.unreachable(s, ep); un > 0 {
 			fail("%d live nodes unreachable from the entry point on layer 0", un)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// unreachableLocked counts the live nodes not reachable from ep on layer 0.
-// REQUIRES: g.mu held exclusively; ep valid.
-func (g *Graph) unreachableLocked(s *scratch, ep uint32) int {
+// unreachable counts the live nodes not reachable from ep on layer 0. It
+// reads the lists with atomics, so it may run with the graph shared; nodes
+// being inserted meanwhile may then count as unreachable.
+// REQUIRES: g.mu held (shared or exclusively); ep valid.
+func (g *Graph) unreachable(s *scratch, ep uint32) int {
 	s.reset(0)
 	s.visit(ep)
-	stack := []uint32{ep}
+	stack := s.hop[:0]
+	stack = append(stack, ep)
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 		l := g.list(x, 0)
-		for _, nb := range l[1 : 1+l[0]] {
-			if s.visit(nb) {
+		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+		for i := 1; i <= n; i++ {
+			if nb := atomic.LoadUint32(&l[i]); s.visit(nb) {
 				stack = append(stack, nb)
 			}
 		}
 	}
+	s.hop = stack
 	un := 0
 	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
-		if g.Contains(slot) && s.visited[slot] != s.epoch {
+		if g.Contains(slot) && (int(slot) >= len(s.visited) || s.visited[slot] != s.epoch) {
 			un++
 		}
 	}

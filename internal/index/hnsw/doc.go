@@ -22,10 +22,13 @@
 // # Concurrency
 //
 // Insert, Search, SearchTwoHop and Delete run concurrently; Repair, Check and
-// AppendBinary run alone. Locks, in the order they are taken:
+// AppendBinary run alone. Reconnect looks for unreachable nodes with the graph
+// shared and takes it exclusively only when it finds some. Locks, in the
+// order they are taken:
 //
-//  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop and Delete;
-//     exclusive for Repair, Check and AppendBinary.
+//  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop, Delete and
+//     Reconnect's scan; exclusive for Repair, Check, AppendBinary and
+//     Reconnect's relinking.
 //  2. Graph.top (Mutex): held by an Insert whose level is above the current
 //     top level, for its whole linking, so that the new entry point is
 //     published (atomically, in Graph.ep) only once it is linked.
@@ -52,6 +55,14 @@
 // other nodes without scoring them: 2 hops per expansion, and further from
 // the nodes it skipped where matches are sparse or the start is far from
 // them.
+//
+// # Reachability
+//
+// Insert never drops a node's last layer-0 in-edge (the in-degree counters),
+// but concurrent inserts can still, rarely, leave a few nodes whose in-edges
+// all come from each other, cut off from the entry point. Reconnect (called by
+// the engine after a build and after each batch of inserts; Repair does it
+// too) links such nodes back from their nearest reachable nodes.
 //
 // # Deletes
 //

@@ -64,7 +64,8 @@ func newGraph(t testing.TB, cfg Config, dim int) (*Graph, *vec.Slab) {
 }
 
 // insertAll stores rows[i] in slots[i] and inserts them with the given
-// number of goroutines.
+// number of goroutines, then calls Reconnect, as the engine does after a
+// batch of inserts.
 func insertAll(g *Graph, s *vec.Slab, slots []uint32, rows [][]float32, threads int) {
 	for i, slot := range slots {
 		s.Set(slot, rows[i])
@@ -85,6 +86,7 @@ func insertAll(g *Graph, s *vec.Slab, slots []uint32, rows [][]float32, threads 
 		}()
 	}
 	wg.Wait()
+	g.Reconnect()
 }
 
 func seq(n int) []uint32 {

@@ -39,7 +39,8 @@ func TestInDegreeConcurrentBuild(t *testing.T) {
 // requireInDegrees fails unless every layer-0 in-degree counter of g equals
 // the number of layer-0 edges into its slot (the counter part of Check, which
 // also checks reachability: a concurrent build may, rarely, leave a small
-// cycle of nodes linked only to each other, a separate matter).
+// cycle of nodes linked only to each other, which Reconnect fixes; see
+// TestReconnectStress).
 func requireInDegrees(t *testing.T, g *Graph, round int) {
 	t.Helper()
 	g.mu.Lock()

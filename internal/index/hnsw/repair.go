@@ -109,15 +109,45 @@ func (g *Graph) rewriteLocked(l []uint32, layer int, sel []vec.Neighbor) {
 	writeList(l, sel)
 }
 
+// Reconnect makes every live node reachable from the entry point on layer 0
+// again and returns how many nodes it linked back. Concurrent Inserts can,
+// rarely, leave a few nodes whose only in-edges come from each other (a
+// shrink drops an edge into a node whose other in-edges come from nodes
+// inserted at the same time); the engine calls Reconnect after a build and
+// after each batch of inserts. It first looks for unreachable nodes with the
+// graph shared (a breadth-first walk of layer 0, O(nodes + edges), no
+// distance computed), and only when it finds some takes the graph
+// exclusively, like Repair, to link each one in from its nearest reachable
+// nodes.
+func (g *Graph) Reconnect() int {
+	g.mu.RLock()
+	ep, _, ok := g.entry()
+	un := 0
+	if ok {
+		s := g.scratchs.get(g.capacity())
+		un = g.unreachable(s, ep)
+		g.scratchs.put(s)
+	}
+	g.mu.RUnlock()
+	if un == 0 {
+		return 0 // (nodes still being inserted also count as unreachable here)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.reconnectLocked()
+}
+
 // reconnectLocked makes every live node reachable from the entry point on
-// layer 0: each unreachable node gets an in-edge from its nearest reachable
-// node that has room (or, failing that, in place of a neighbour that has
-// another in-edge), and the pass repeats until all are reachable.
+// layer 0 and returns how many nodes it linked: each unreachable node gets an
+// in-edge from a near node reachable from the entry point that has room (or,
+// failing that, in place of a neighbour that has another in-edge, which the
+// next pass relinks if that left it unreachable); passes repeat until all are
+// reachable.
 // REQUIRES: g.mu held exclusively.
-func (g *Graph) reconnectLocked() {
+func (g *Graph) reconnectLocked() int {
 	ep, top, ok := g.entry()
 	if !ok {
-		return
+		return 0
 	}
 	capN := g.capacity()
 	reach := g.scratchs.get(capN)
@@ -141,7 +171,8 @@ func (g *Graph) reconnectLocked() {
 			}
 		}
 	}
-	for pass := 0; pass < 4; pass++ {
+	total := 0
+	for pass := 0; pass < 64; pass++ {
 		reach.reset(0)
 		mark(ep)
 		fixed := 0
@@ -149,38 +180,40 @@ func (g *Graph) reconnectLocked() {
 			if !g.Contains(slot) || reach.visited[slot] == reach.epoch {
 				continue
 			}
-			if g.connectLocked(s, slot, ep, top) {
+			if g.connectLocked(s, reach, slot, ep, top) {
 				fixed++
 				mark(slot)
 			}
 		}
+		total += fixed
 		if fixed == 0 {
-			return
+			break
 		}
 	}
+	return total
 }
 
-// connectLocked adds an edge to slot from a node near it found by a search
-// from the entry point (so a reachable one), and reports whether it did.
+// connectLocked adds an edge to slot from a node near it that is reachable
+// from ep on layer 0 (reach marks the reachable nodes), and reports whether it
+// did. The search runs on layer 0 from a reachable start, so every node it
+// finds is reachable.
 // REQUIRES: g.mu held exclusively.
-func (g *Graph) connectLocked(s *scratch, slot, ep uint32, top int) bool {
+func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool {
 	q := g.vectors.At(slot)
 	var st SearchStats
 	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
 	for l := top; l > 0; l-- {
 		cur = g.greedy(q, cur, l, &st)
 	}
+	if cur.Slot == slot || reach.visited[cur.Slot] != reach.epoch {
+		// The descent ended outside the reachable part: start from ep.
+		cur = vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
+	}
 	s.reset(0)
 	s.visit(slot)
-	if cur.Slot == slot {
-		return false
-	}
-	g.searchLayer(s, q, cur, g.efC, 0, false, nil, &st)
+	g.searchLayer(s, q, cur, g.efC, 0, true, nil, &st)
 	cands := s.sortedResults()
 	for _, r := range cands {
-		if r.Slot == slot {
-			continue
-		}
 		l := g.list(r.Slot, 0)
 		if n := int(l[0]); n < g.m0 {
 			atomic.StoreUint32(&l[1+n], slot)
@@ -190,9 +223,6 @@ func (g *Graph) connectLocked(s *scratch, slot, ep uint32, top int) bool {
 		}
 	}
 	for _, r := range cands {
-		if r.Slot == slot {
-			continue
-		}
 		l := g.list(r.Slot, 0)
 		for i := int(l[0]); i >= 1; i-- {
 			if v := g.indeg(l[i]); v.Load() > 1 {
