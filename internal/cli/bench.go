@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"runtime"
@@ -19,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sextantdb/sextant"
+	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/vec"
 	"github.com/sextantdb/sextant/internal/vecio"
 )
@@ -36,6 +38,12 @@ type benchFlags struct {
 	json            bool
 	dataDir         string
 	reopen          bool
+	// Filtered search.
+	meta           string  // metadata JSON lines, one per base row
+	where          string  // where clause (JSON) applied to every query
+	selectivity    float64 // synthetic metadata and where matching this fraction
+	selectivitySet bool    // --selectivity was given
+	seed           uint64  // seed of the synthetic metadata
 }
 
 const (
@@ -64,13 +72,24 @@ then the first --queries queries (0: all), and reports recall@k against the grou
 force first), queries per second and p50/p99 latency. Without --ef it queries once at the
 collection's default ef_search.
 
+Filtered search: --meta stores one JSON metadata object per base row (line i: row i) and
+--where applies a Chroma where clause to every query; --selectivity P instead gives each row
+synthetic metadata {"u": uniform int in [0, 1e6) (seeded by --seed), "side": "pos"|"neg"} and
+filters on {"u": {"$lt": round(P×1e6)}}, so that the fraction P of the rows matches. The exact
+ground truth is then the filtered one (brute force over the matching rows; --gt is refused),
+and each query line also reports the matches, the fewest results a query returned, the plan
+and the distance computations per query.
+
 --json prints one JSON object per line, the format of shared/bench/hnswlib-native that
 compare.py reads (docs/bench.md).`,
 		Example: `  sextant bench --base ../shared/data/glove-twitter-25.base.fvecs \
     --query ../shared/data/glove-twitter-25.query.fvecs \
-    --gt ../shared/data/glove-twitter-25.gt.ivecs --metric cosine --ef 10,20,40,80,160 --json`,
+    --gt ../shared/data/glove-twitter-25.gt.ivecs --metric cosine --ef 10,20,40,80,160 --json
+  sextant bench --base ../shared/data/wordnet-use512.base.fvecs \
+    --query ../shared/data/wordnet-use512.query.fvecs --metric cosine --selectivity 0.01 --ef 40,100`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			f.selectivitySet = cmd.Flags().Changed("selectivity")
 			return runBench(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
@@ -88,6 +107,10 @@ compare.py reads (docs/bench.md).`,
 	fl.BoolVar(&f.json, "json", false, "print JSON lines instead of a table")
 	fl.BoolVar(&f.reopen, "reopen", false, "after the queries, close the database (final checkpoint) and time reopening it")
 	fl.StringVar(&f.dataDir, "data-dir", "", "build the database here and keep it (must be empty or absent; default: a temporary directory)")
+	fl.StringVar(&f.meta, "meta", "", "metadata (.jsonl): one JSON object per base vector, line i for row i")
+	fl.StringVar(&f.where, "where", "", `where clause (JSON) applied to every query, e.g. '{"c": {"$in": ["a","b"]}}'`)
+	fl.Float64Var(&f.selectivity, "selectivity", 0, `synthetic metadata and a where clause matching this fraction P of the rows, 0 < P <= 1 (excludes --meta, --where)`)
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of --selectivity's synthetic metadata")
 	for _, name := range []string{"base", "query", "metric"} {
 		_ = cmd.MarkFlagRequired(name)
 	}
@@ -121,7 +144,13 @@ type queryLine struct {
 	P99us   float64 `json:"p99_us"`
 	Threads int     `json:"threads"`
 	// Extra keys.
-	Queries int `json:"queries"`
+	Queries              int            `json:"queries"`
+	Matches              int            `json:"matches"`     // records matching the filter (all without one)
+	MinResults           int            `json:"min_results"` // fewest results of a measured query
+	Plan                 string         `json:"plan"`        // the plan kind used (the most frequent)
+	Plans                map[string]int `json:"plans,omitempty"`
+	DistanceComputations float64        `json:"distance_computations"` // mean per query
+	Fallbacks            int            `json:"fallbacks,omitempty"`   // queries where exact search took over
 }
 
 func (f *benchFlags) validate() (vec.Metric, error) {
@@ -146,6 +175,14 @@ func (f *benchFlags) validate() (vec.Metric, error) {
 			return 0, fmt.Errorf("--ef %d out of range [1, 4096]", ef)
 		}
 	}
+	switch {
+	case f.selectivitySet && !(f.selectivity > 0 && f.selectivity <= 1):
+		return 0, fmt.Errorf("--selectivity %v out of range (0, 1]", f.selectivity)
+	case f.selectivitySet && (f.meta != "" || f.where != ""):
+		return 0, errors.New("--selectivity generates the metadata and the where clause: it excludes --meta and --where")
+	case f.gt != "" && (f.where != "" || f.selectivitySet):
+		return 0, errors.New("--gt is unfiltered ground truth: it cannot be used with --where or --selectivity (without --gt the filtered ground truth is computed)")
+	}
 	if f.threads == 0 {
 		f.threads = runtime.GOMAXPROCS(0)
 	}
@@ -156,7 +193,8 @@ func (f *benchFlags) validate() (vec.Metric, error) {
 type benchData struct {
 	base, queries *vecio.Matrix[float32] // queries: only those measured
 	allQueries    *vecio.Matrix[float32] // for the warm-up
-	gt            *vecio.Matrix[int32]   // one row per measured query, ≥ k ids
+	gt            *vecio.Matrix[int32]   // one row per measured query: ≥ k ids, or all matches when fewer
+	filter        *benchFilter
 }
 
 func loadBenchData(f *benchFlags, metric vec.Metric, stderr io.Writer) (*benchData, error) {
@@ -176,8 +214,17 @@ func loadBenchData(f *benchFlags, metric vec.Metric, stderr io.Writer) (*benchDa
 		return nil, fmt.Errorf("--k %d is more than the %d base vectors", f.k, base.Len())
 	}
 	d := &benchData{base: base, allQueries: qs, queries: qs.Head(f.queries)}
+	if d.filter, err = loadBenchFilter(f, base); err != nil {
+		return nil, err
+	}
 	nq := d.queries.Len()
 	if f.gt == "" {
+		if d.filter.f != nil {
+			fmt.Fprintf(stderr, "computing exact filtered ground truth (%d queries × %d matching of %d vectors, %s)...\n",
+				nq, len(d.filter.rows), base.Len(), metric)
+			d.gt = exactKNNRows(base, d.queries, metric, f.k, benchGTWorks, d.filter.rows)
+			return d, nil
+		}
 		fmt.Fprintf(stderr, "computing exact ground truth (%d queries × %d vectors, %s)...\n", nq, base.Len(), metric)
 		d.gt = exactKNN(base, d.queries, metric, f.k, benchGTWorks)
 		return d, nil
@@ -249,7 +296,7 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retE
 		return fmt.Errorf("create collection: %w", err)
 	}
 
-	build, err := benchBuild(ctx, coll, data.base, f.threads, !f.json && isTerminal(stderr), stderr)
+	build, err := benchBuild(ctx, coll, data.base, data.filter.metas, f.threads, !f.json && isTerminal(stderr), stderr)
 	if err != nil {
 		return err
 	}
@@ -321,8 +368,9 @@ type reopenLine struct {
 	CloseSeconds float64 `json:"close_seconds"`
 }
 
-// benchBuild inserts base as ids "0".."N-1" and waits for the index.
-func benchBuild(ctx context.Context, coll *sextant.Collection, base *vecio.Matrix[float32], threads int, progress bool, stderr io.Writer) (buildLine, error) {
+// benchBuild inserts base as ids "0".."N-1", with metas[i] (when metas is
+// not nil) as row i's metadata, and waits for the index.
+func benchBuild(ctx context.Context, coll *sextant.Collection, base *vecio.Matrix[float32], metas []payload.Map, threads int, progress bool, stderr io.Writer) (buildLine, error) {
 	n := base.Len()
 	heapBefore := heapInUse()
 	bar := progressBar{w: stderr, on: progress, total: n}
@@ -331,7 +379,11 @@ func benchBuild(ctx context.Context, coll *sextant.Collection, base *vecio.Matri
 	for i := 0; i < n; i += benchBatch {
 		recs = recs[:0]
 		for j := i; j < min(i+benchBatch, n); j++ {
-			recs = append(recs, sextant.Record{ID: strconv.Itoa(j), Embedding: base.Row(j)})
+			r := sextant.Record{ID: strconv.Itoa(j), Embedding: base.Row(j)}
+			if metas != nil {
+				r.Metadata = metas[j]
+			}
+			recs = append(recs, r)
 		}
 		if err := coll.Upsert(ctx, recs); err != nil {
 			bar.done()
@@ -371,26 +423,29 @@ func heapInUse() uint64 {
 }
 
 // benchQueries runs the warm-up, then the measured pass, at ef (0: the
-// collection's default).
+// collection's default), with the run's filter if it has one.
 func benchQueries(ctx context.Context, coll *sextant.Collection, data *benchData, ef, k int) (queryLine, error) {
 	emb := make([][]float32, 1)
-	opts := sextant.QueryOptions{Embeddings: emb, K: k, Ef: ef, Include: sextant.IncludeNone}
+	opts := sextant.QueryOptions{Embeddings: emb, K: k, Ef: ef, Include: sextant.IncludeNone, Explain: true}
+	filtered := data.filter != nil && data.filter.f != nil
+	if filtered {
+		opts.Where = data.filter.where
+	}
 	all := data.allQueries
 	for i := range benchWarmup {
 		emb[0] = all.Row(i % all.Len())
-		o := opts
-		o.Explain = i == 0
-		res, err := coll.Query(ctx, o)
+		res, err := coll.Query(ctx, opts)
 		if err != nil {
 			return queryLine{}, fmt.Errorf("query %d at ef %d: %w", i%all.Len(), ef, err)
 		}
-		if i == 0 && res.Plans[0].Kind != "hnsw" {
+		if i == 0 && !filtered && res.Plans[0].Kind != "hnsw" {
 			return queryLine{}, fmt.Errorf("queries at ef %d use the %q plan, not the HNSW index", ef, res.Plans[0].Kind)
 		}
 	}
 	nq := data.queries.Len()
 	lat := make([]time.Duration, nq)
 	ids := make([][]string, nq)
+	plans := make([]sextant.Plan, nq)
 	start := time.Now()
 	for i := range nq {
 		emb[0] = data.queries.Row(i)
@@ -400,13 +455,27 @@ func benchQueries(ctx context.Context, coll *sextant.Collection, data *benchData
 		if err != nil {
 			return queryLine{}, fmt.Errorf("query %d at ef %d: %w", i, ef, err)
 		}
-		ids[i] = res.IDs[0]
+		ids[i], plans[i] = res.IDs[0], res.Plans[0]
 	}
 	wall := time.Since(start).Seconds()
 
-	var hits int
+	matches := data.base.Len()
+	if filtered {
+		matches = len(data.filter.rows)
+	}
+	var recall float64
 	for i, got := range ids {
-		truth := data.gt.Row(i)[:k]
+		if plans[i].Matches != matches {
+			return queryLine{}, fmt.Errorf("BUG: query %d at ef %d: the engine counts %d matching records, the brute-force filter %d",
+				i, ef, plans[i].Matches, matches)
+		}
+		truth := data.gt.Row(i)
+		truth = truth[:min(k, len(truth))]
+		if len(truth) == 0 {
+			recall++ // nothing to find
+			continue
+		}
+		hits := 0
 		for _, s := range got {
 			row, err := strconv.Atoi(s)
 			if err != nil {
@@ -416,18 +485,52 @@ func benchQueries(ctx context.Context, coll *sextant.Collection, data *benchData
 				hits++
 			}
 		}
+		recall += float64(hits) / float64(len(truth))
 	}
 	if ef == 0 {
 		ef = coll.Config().EfSearch
 	}
 	slices.Sort(lat)
-	return queryLine{
+	q := queryLine{
 		Phase: "query", Engine: "sextant", Ef: ef, K: k,
-		Recall: round(float64(hits)/float64(nq*k), 4),
+		Recall: round(recall/float64(max(nq, 1)), 4),
 		QPS:    round(float64(nq)/wall, 1),
 		P50us:  round(percentile(lat, 0.50), 2), P99us: round(percentile(lat, 0.99), 2),
-		Threads: 1, Queries: nq,
-	}, nil
+		Threads: 1, Queries: nq, Matches: matches,
+	}
+	summarizePlans(&q, ids, plans)
+	return q, nil
+}
+
+// summarizePlans fills q's min_results, plan, plans, distance_computations
+// and fallbacks from the measured queries' results and plans.
+func summarizePlans(q *queryLine, ids [][]string, plans []sextant.Plan) {
+	counts := map[string]int{}
+	var dists int
+	q.MinResults = -1
+	for i, p := range plans {
+		counts[p.Kind]++
+		dists += p.DistanceComputations
+		if p.Fallback {
+			q.Fallbacks++
+		}
+		if q.MinResults < 0 || len(ids[i]) < q.MinResults {
+			q.MinResults = len(ids[i])
+		}
+	}
+	q.MinResults = max(q.MinResults, 0)
+	for kind, n := range counts {
+		// The most frequent; ties by name, for a stable output.
+		if n > counts[q.Plan] || (n == counts[q.Plan] && kind < q.Plan) {
+			q.Plan = kind
+		}
+	}
+	if len(counts) > 1 {
+		q.Plans = counts
+	}
+	if len(plans) > 0 {
+		q.DistanceComputations = round(float64(dists)/float64(len(plans)), 1)
+	}
 }
 
 // percentile returns the nearest-rank p-quantile of sorted, in µs.
@@ -467,7 +570,7 @@ func (p *benchPrinter) build(b buildLine) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(p.tw, "ef\tk\trecall\tQPS\tp50 µs\tp99 µs\tqueries\t")
+	_, err = fmt.Fprintln(p.tw, "ef\tk\trecall\tQPS\tp50 µs\tp99 µs\tqueries\tmatches\tmin results\t  plan")
 	return err
 }
 
@@ -475,7 +578,20 @@ func (p *benchPrinter) query(q queryLine) error {
 	if p.json {
 		return p.enc.Encode(q)
 	}
-	if _, err := fmt.Fprintf(p.tw, "%d\t%d\t%.4f\t%.1f\t%.1f\t%.1f\t%d\t\n", q.Ef, q.K, q.Recall, q.QPS, q.P50us, q.P99us, q.Queries); err != nil {
+	plan := q.Plan
+	if len(q.Plans) > 1 {
+		kinds := slices.Sorted(maps.Keys(q.Plans))
+		parts := make([]string, len(kinds))
+		for i, kind := range kinds {
+			parts[i] = fmt.Sprintf("%s %d", kind, q.Plans[kind])
+		}
+		plan = strings.Join(parts, ", ")
+	}
+	// Rows are flushed one at a time, so each is aligned on its own: the
+	// min results column is padded to its header's width, and the plan,
+	// of varying width, is the line's last cell, outside the columns.
+	if _, err := fmt.Fprintf(p.tw, "%d\t%d\t%.4f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%11d\t  %s\n",
+		q.Ef, q.K, q.Recall, q.QPS, q.P50us, q.P99us, q.Queries, q.Matches, q.MinResults, plan); err != nil {
 		return err
 	}
 	return p.tw.Flush() // a row at a time: a sweep can take minutes

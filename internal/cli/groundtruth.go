@@ -13,12 +13,25 @@ import (
 // the shared data sets' ground truth. Cosine normalizes copies of both sides.
 // It uses workers goroutines.
 func exactKNN(base, queries *vecio.Matrix[float32], m vec.Metric, k, workers int) *vecio.Matrix[int32] {
+	return exactKNNRows(base, queries, m, k, workers, nil)
+}
+
+// exactKNNRows is exactKNN over the base rows listed in rows (ascending; nil:
+// all rows): the exact filtered ground truth. Each result row holds
+// min(k, candidates) ids.
+func exactKNNRows(base, queries *vecio.Matrix[float32], m vec.Metric, k, workers int, rows []int32) *vecio.Matrix[int32] {
 	if m == vec.Cosine {
 		base, queries = normalized(base), normalized(queries)
 	}
 	dist := m.Distance
 	nb, nq := base.Len(), queries.Len()
+	if rows != nil {
+		nb = len(rows)
+	}
 	k = min(k, nb)
+	if k == 0 {
+		return &vecio.Matrix[int32]{Dim: 0}
+	}
 	out := &vecio.Matrix[int32]{Dim: k, Data: make([]int32, nq*k)}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -34,7 +47,11 @@ func exactKNN(base, queries *vecio.Matrix[float32], m vec.Metric, k, workers int
 				}
 				q := queries.Row(qi)
 				top = top[:0]
-				for bi := range nb {
+				for i := range nb {
+					bi := i
+					if rows != nil {
+						bi = int(rows[i])
+					}
 					n := vec.Neighbor{Slot: uint32(bi), Dist: dist(q, base.Row(bi))}
 					if len(top) == k && !n.Less(top[k-1]) {
 						continue
