@@ -49,6 +49,9 @@ func (c *Collection) build(g *hnsw.Graph, slots []uint32) {
 		c.insertGraph(g, slots[i:min(i+chunk, len(slots))])
 	}
 	c.writeMu.Lock()
+	// Writers inserted into g concurrently with the builder: relink any
+	// node that was cut off, before g serves queries.
+	g.Reconnect()
 	c.mu.Lock()
 	st := &c.mu.state
 	for _, s := range st.buildDeleted {

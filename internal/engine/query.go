@@ -99,14 +99,19 @@ const (
 
 // choosePlan picks the plan for a query matching m of live records.
 func (c *Collection) choosePlan(m, live, ef int, filtered bool) string {
-	if c.mu.graph == nil || m <= exactFloor {
+	if c.mu.graph == nil {
 		return PlanExact
 	}
 	if !filtered || m == live {
+		// Unfiltered: the collection's threshold decides (with hysteresis,
+		// so a collection shrinking a little below it keeps its index).
 		if live < c.cfg.ExactThreshold/2 {
 			return PlanExact
 		}
 		return PlanHNSW
+	}
+	if m <= exactFloor {
+		return PlanExact
 	}
 	p := float64(m) / float64(live)
 	hop := float64(twoHopOverhead * ef * 2 * c.cfg.M)

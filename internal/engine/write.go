@@ -11,6 +11,7 @@ import (
 
 	"github.com/sextantdb/sextant/internal/errs"
 	"github.com/sextantdb/sextant/internal/filter"
+	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -394,8 +395,10 @@ func (st *state) valid(e orderEntry) bool {
 	return st.live.Contains(e.slot) && st.recs[e.slot].seq == e.seq
 }
 
-// insertGraph links slots into g using all workers.
-func (c *Collection) insertGraph(g interface{ Insert(uint32) }, slots []uint32) {
+// insertGraph links slots into g using all workers. Concurrent inserts can
+// leave a few nodes unreachable from the entry point; a reachability pass
+// (cheap when nothing is cut off: one shared BFS) relinks them.
+func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
 	w := c.opts.Workers
 	if w <= 1 || len(slots) < 2*w {
 		for _, s := range slots {
@@ -403,6 +406,7 @@ func (c *Collection) insertGraph(g interface{ Insert(uint32) }, slots []uint32) 
 		}
 		return
 	}
+	defer g.Reconnect()
 	var next sync.Mutex
 	i := 0
 	var wg sync.WaitGroup
