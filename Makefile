@@ -15,9 +15,11 @@ all: lint test
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/sextant ./cmd/sextant
 
-# vet, the full tests (recall tests included), then the race detector on the
-# short tests. Keep the whole under ~12 minutes on 2 cores.
+# The chromadb client for the compatibility suite (tests/compat, pinned by its
+# package-lock.json), vet, the full tests (recall tests included), then the
+# race detector on the short tests. Keep the whole under ~12 minutes on 2 cores.
 test:
+	cd tests/compat && npm ci --no-audit --no-fund --loglevel=error
 	$(GO) vet $(PKGS)
 	$(GO) test -timeout 15m $(PKGS)
 	$(GO) test -race -short -timeout 15m $(PKGS)

@@ -2,25 +2,29 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/http"
+	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/sextantdb/sextant"
+	"github.com/sextantdb/sextant/internal/server"
 )
 
 // serveConfig is what runServe needs; tests fill it directly.
 type serveConfig struct {
 	dataDir string
 	addr    string
+	server  server.Config // Logger is taken from logger
 	logger  *slog.Logger
 	// onListen, if set, is called with the bound address once the listener
 	// is open (the port is known even for ":0").
@@ -28,34 +32,183 @@ type serveConfig struct {
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish on
-// shutdown.
+// shutdown; the DB is closed after them either way.
 const shutdownTimeout = 10 * time.Second
 
+// envPrefix prefixes the environment variable of every serve flag:
+// --max-body-bytes is SEXTANT_MAX_BODY_BYTES.
+const envPrefix = "SEXTANT_"
+
+// serveFlags are the flags of sextant serve.
+type serveFlags struct {
+	data, addr           string
+	apiKeys, apiKeysFile string
+	corsOrigins          string
+	maxBodyBytes         int64
+	maxBatchSize         int
+	logLevel, logFormat  string
+}
+
+func (f *serveFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.data, "data", "./sextant-data", "data directory (created if needed)")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8000", "address to listen on")
+	fs.StringVar(&f.apiKeys, "api-keys", "", "comma-separated API keys; a :ro suffix makes a key read-only (k1,k2:ro)")
+	fs.StringVar(&f.apiKeysFile, "api-keys-file", "", "file of API keys, one per line (:ro suffix = read-only; # comments)")
+	fs.StringVar(&f.corsOrigins, "cors-origins", "", "comma-separated origins browsers may call from (* for any)")
+	fs.Int64Var(&f.maxBodyBytes, "max-body-bytes", server.DefaultMaxBodyBytes, "largest request body accepted (larger: 413)")
+	fs.IntVar(&f.maxBatchSize, "max-batch-size", server.DefaultMaxBatchSize, "most records in one add/update/upsert (advertised to clients)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
+}
+
+// envName is the environment variable of a flag.
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets every flag not given on the command line from its
+// environment variable, if set. The command line wins.
+func applyEnv(fs *pflag.FlagSet, lookup func(string) (string, bool)) error {
+	var errList []error
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Changed || fl.Name == "help" {
+			return
+		}
+		v, ok := lookup(envName(fl.Name))
+		if !ok {
+			return
+		}
+		if err := fs.Set(fl.Name, v); err != nil {
+			errList = append(errList, fmt.Errorf("%s=%q: %w", envName(fl.Name), v, err))
+		}
+	})
+	return errors.Join(errList...)
+}
+
+// config turns the flags into a serveConfig, logging to w.
+func (f *serveFlags) config(w io.Writer) (serveConfig, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return serveConfig{}, fmt.Errorf("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
+	switch f.logFormat {
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return serveConfig{}, fmt.Errorf("--log-format %q: want text or json", f.logFormat)
+	}
+	keys, err := parseKeys(f.apiKeys, "--api-keys")
+	if err != nil {
+		return serveConfig{}, err
+	}
+	if f.apiKeysFile != "" {
+		b, err := os.ReadFile(f.apiKeysFile)
+		if err != nil {
+			return serveConfig{}, fmt.Errorf("--api-keys-file: %w", err)
+		}
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				lines = append(lines, l)
+			}
+		}
+		more, err := parseKeys(strings.Join(lines, ","), "--api-keys-file "+f.apiKeysFile)
+		if err != nil {
+			return serveConfig{}, err
+		}
+		if len(more) == 0 {
+			return serveConfig{}, fmt.Errorf("--api-keys-file %s: no keys in it", f.apiKeysFile)
+		}
+		keys = append(keys, more...)
+	}
+	if f.maxBodyBytes <= 0 {
+		return serveConfig{}, fmt.Errorf("--max-body-bytes %d: must be > 0", f.maxBodyBytes)
+	}
+	if f.maxBatchSize <= 0 {
+		return serveConfig{}, fmt.Errorf("--max-batch-size %d: must be > 0", f.maxBatchSize)
+	}
+	return serveConfig{
+		dataDir: f.data,
+		addr:    f.addr,
+		logger:  slog.New(h),
+		server: server.Config{
+			APIKeys:      keys,
+			CORSOrigins:  splitList(f.corsOrigins),
+			MaxBodyBytes: f.maxBodyBytes,
+			MaxBatchSize: f.maxBatchSize,
+			Version:      Version,
+		},
+	}, nil
+}
+
+// parseKeys parses "k1,k2:ro".
+func parseKeys(s, what string) ([]server.Key, error) {
+	var keys []server.Key
+	for _, tok := range splitList(s) {
+		k := server.Key{Token: tok}
+		if t, ok := strings.CutSuffix(tok, ":ro"); ok {
+			k = server.Key{Token: t, ReadOnly: true}
+		}
+		if k.Token == "" {
+			return nil, fmt.Errorf("%s: empty key", what)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func newServeCmd() *cobra.Command {
-	var cfg serveConfig
+	var f serveFlags
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Serve the database over HTTP",
-		Long: `Serve opens the database in --data (created if needed) and serves HTTP on --addr
-until SIGINT or SIGTERM; then it stops accepting requests, waits for those in flight
-and closes the database (writing final checkpoints).`,
+		Short: "Serve the database over HTTP (Chroma-compatible API)",
+		Long: `Serve opens the database in --data (created if needed) and serves Chroma's HTTP API v2
+on --addr, plus /healthz, /readyz, /metrics and /openapi.json, until SIGINT or SIGTERM;
+then it stops accepting requests, waits for those in flight (at most ` + shutdownTimeout.String() + `)
+and closes the database, which makes every acknowledged write durable and checkpoints.
+
+Every flag can also be set by an environment variable, SEXTANT_ and the flag name in
+upper snake case (--max-body-bytes: SEXTANT_MAX_BODY_BYTES). A flag given on the command
+line wins.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags(), os.LookupEnv); err != nil {
+				return err
+			}
+			cfg, err := f.config(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			cfg.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			return runServe(ctx, cfg)
 		},
 	}
-	cmd.Flags().StringVar(&cfg.dataDir, "data", "./sextant-data", "data directory")
-	cmd.Flags().StringVar(&cfg.addr, "addr", "127.0.0.1:8000", "address to listen on")
+	f.register(cmd.Flags())
 	return cmd
 }
 
-// runServe serves until ctx is done, then shuts the server down and closes
-// the DB, in that order.
+// runServe serves until ctx is done, then shuts the server down (which
+// drains requests and closes the DB).
 func runServe(ctx context.Context, cfg serveConfig) error {
 	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	db, err := sextant.Open(cfg.dataDir, &sextant.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("open database %s: %w", cfg.dataDir, err)
@@ -64,15 +217,14 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), db.Close())
 	}
-	srv := &http.Server{
-		Handler:           newHandler(db, log),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	scfg := cfg.server
+	scfg.Logger = log
+	if scfg.Version == "" {
+		scfg.Version = Version
 	}
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", cfg.dataDir, "version", Version)
+	srv := server.New(db, scfg)
+	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", cfg.dataDir, "version", Version,
+		"api_keys", len(scfg.APIKeys), "cors_origins", len(scfg.CORSOrigins))
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr())
 	}
@@ -83,19 +235,19 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	select {
 	case err := <-serveErr: // failed without being asked to stop
 		errList = append(errList, fmt.Errorf("serve: %w", err))
+		if err := srv.Shutdown(context.Background()); err != nil {
+			errList = append(errList, err)
+		}
 	case <-ctx.Done():
-		log.Info("shutting down")
+		log.Info("shutting down", "timeout", shutdownTimeout)
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 		if err := srv.Shutdown(sctx); err != nil {
-			errList = append(errList, fmt.Errorf("shut down HTTP server: %w", err))
+			errList = append(errList, err)
 		}
 		cancel()
-		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		if err := <-serveErr; err != nil {
 			errList = append(errList, fmt.Errorf("serve: %w", err))
 		}
-	}
-	if err := db.Close(); err != nil {
-		errList = append(errList, fmt.Errorf("close database: %w", err))
 	}
 	if err := errors.Join(errList...); err != nil {
 		log.Error("stopped with errors", "err", err)
@@ -103,33 +255,4 @@ func runServe(ctx context.Context, cfg serveConfig) error {
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// newHandler returns the HTTP API. For now: Chroma's heartbeat and version,
-// and a health check. The Chroma API proper will live in internal/api/chroma.
-func newHandler(db *sextant.DB, log *slog.Logger) http.Handler {
-	_ = db // the API handlers will use it
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v2/heartbeat", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, log, map[string]int64{"nanosecond heartbeat": time.Now().UnixNano()})
-	})
-	mux.HandleFunc("GET /api/v2/version", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, log, Version)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, log *slog.Logger, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		log.Error("BUG: encode response", "err", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(append(b, '\n'))
 }

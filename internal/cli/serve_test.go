@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sextantdb/sextant/internal/server"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent log writes.
@@ -123,4 +126,100 @@ func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	require.Equal(t, 0, Main(context.Background(), []string{"version"}, &out, &errb), errb.String())
 	require.Contains(t, out.String(), "sextant "+Version)
+}
+
+func TestServeFlagsFromEnv(t *testing.T) {
+	keysFile := filepath.Join(t.TempDir(), "keys")
+	require.NoError(t, os.WriteFile(keysFile, []byte("# ops\nfile-key\n\nfile-ro:ro\n"), 0o600))
+	env := map[string]string{
+		"SEXTANT_DATA":           "/env/data",
+		"SEXTANT_ADDR":           "0.0.0.0:9999", // the flag below wins
+		"SEXTANT_API_KEYS":       "k1, k2:ro",
+		"SEXTANT_API_KEYS_FILE":  keysFile,
+		"SEXTANT_CORS_ORIGINS":   "http://a.example,http://b.example",
+		"SEXTANT_MAX_BODY_BYTES": "4096",
+		"SEXTANT_MAX_BATCH_SIZE": "77",
+		"SEXTANT_LOG_LEVEL":      "debug",
+		"SEXTANT_LOG_FORMAT":     "json",
+	}
+	var f serveFlags
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	f.register(fs)
+	require.NoError(t, fs.Parse([]string{"--addr", "127.0.0.1:7000"}))
+	require.NoError(t, applyEnv(fs, func(k string) (string, bool) { v, ok := env[k]; return v, ok }))
+	var logs bytes.Buffer
+	cfg, err := f.config(&logs)
+	require.NoError(t, err)
+	require.Equal(t, "/env/data", cfg.dataDir)
+	require.Equal(t, "127.0.0.1:7000", cfg.addr, "the flag wins over SEXTANT_ADDR")
+	require.Equal(t, []server.Key{{Token: "k1"}, {Token: "k2", ReadOnly: true}, {Token: "file-key"}, {Token: "file-ro", ReadOnly: true}},
+		cfg.server.APIKeys)
+	require.Equal(t, []string{"http://a.example", "http://b.example"}, cfg.server.CORSOrigins)
+	require.EqualValues(t, 4096, cfg.server.MaxBodyBytes)
+	require.Equal(t, 77, cfg.server.MaxBatchSize)
+	cfg.logger.Debug("hello")
+	require.Contains(t, logs.String(), `"msg":"hello"`, "json format, debug level")
+
+	// A bad value names its variable.
+	var g serveFlags
+	fs = pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	g.register(fs)
+	require.NoError(t, fs.Parse(nil))
+	err = applyEnv(fs, func(k string) (string, bool) { return "lots", k == "SEXTANT_MAX_BODY_BYTES" })
+	require.ErrorContains(t, err, "SEXTANT_MAX_BODY_BYTES")
+}
+
+// TestServeEnvEndToEnd runs the serve command as a user would, configured
+// only by environment variables: keys are enforced and it stops cleanly.
+func TestServeEnvEndToEnd(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	t.Setenv("SEXTANT_DATA", filepath.Join(t.TempDir(), "data"))
+	t.Setenv("SEXTANT_ADDR", addr)
+	t.Setenv("SEXTANT_API_KEYS", "secret,reader:ro")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go func() { done <- Main(ctx, []string{"serve"}, &out, &errb) }()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	base := "http://" + addr
+	require.Eventually(t, func() bool {
+		resp, err := client.Get(base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 30*time.Second, 20*time.Millisecond, errb.String())
+
+	get := func(path, key string) int {
+		req, err := http.NewRequest("GET", base+path, nil)
+		require.NoError(t, err)
+		if key != "" {
+			req.Header.Set("x-chroma-token", key)
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	require.Equal(t, http.StatusOK, get("/api/v2/heartbeat", ""))
+	require.Equal(t, http.StatusUnauthorized, get("/api/v2/version", ""))
+	require.Equal(t, http.StatusOK, get("/api/v2/version", "secret"))
+	require.Equal(t, http.StatusOK, get("/metrics", "reader"))
+
+	client.CloseIdleConnections()
+	cancel()
+	select {
+	case code := <-done:
+		require.Equal(t, 0, code, errb.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop in 30s")
+	}
+	require.Contains(t, errb.String(), "stopped")
 }

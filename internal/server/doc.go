@@ -1,0 +1,49 @@
+// Package server is Sextant's HTTP server: the Chroma-compatible API of
+// internal/api/chroma plus the operational endpoints, behind one set of guard
+// rails.
+//
+// # Routes
+//
+// The Chroma API v2 lives under /api/v2 (see internal/api/chroma). The server
+// adds:
+//
+//   - GET /healthz: 200 while the process is up.
+//   - GET /readyz: 200 once the database is open and every collection
+//     recovered, 503 before that and while shutting down.
+//   - GET /metrics: Prometheus metrics from the server's own registry (no
+//     global state): requests and latency per route pattern and status,
+//     records and WAL bytes per collection (read at scrape time), Go and
+//     process metrics.
+//   - GET /openapi.json: an OpenAPI 3.1 description of every route above,
+//     embedded in the binary (openapi.json beside this file; a test checks
+//     it against the mux).
+//
+// # Middleware
+//
+// From the outside in: request logging and metrics (log/slog: method, route
+// pattern, status, duration), panic recovery (500, logged with the stack),
+// CORS for an allow-list of origins, API-key authentication, and a
+// request-body limit (413 with Chroma's error shape). Errors the server
+// itself produces use Chroma's shape {"error": name, "message": text}.
+//
+// # Authentication
+//
+// With Config.APIKeys set, every request except heartbeat, /healthz and
+// /readyz must carry a key in x-chroma-token or Authorization: Bearer; else
+// 401. A read-only key gets 403 on writes. Whether a request writes is
+// decided by its route pattern, not only its method: POST .../get, .../query
+// and .../search only read.
+//
+// # Shutdown
+//
+// Shutdown marks the server not ready, stops accepting connections, waits
+// for in-flight requests (http.Server.Shutdown), then closes the DB, which
+// makes every acknowledged write durable and checkpoints. The caller bounds
+// it with the context; when the context ends first the remaining
+// connections are closed and the DB is closed all the same.
+//
+// # Concurrency
+//
+// Server is safe for concurrent use once New returns. Serve may be called
+// once; Shutdown may be called from any goroutine, once.
+package server

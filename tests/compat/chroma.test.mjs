@@ -1,0 +1,562 @@
+// Compatibility suite: the real chromadb JS client (pinned in package.json)
+// against a running `sextant serve` at $SEXTANT_URL. Run by
+// tests/compat/compat_test.go (make test); by hand:
+//
+//   sextant serve --data /tmp/sx & SEXTANT_URL=http://127.0.0.1:8000 node --test tests/compat/
+//
+// Every error case checks the error class the client raises (what Chroma's
+// server would cause) and that the data is unchanged afterwards.
+
+import { describe, test, before } from "node:test";
+import assert from "node:assert/strict";
+import {
+  AdminClient,
+  ChromaClient,
+  ChromaClientError,
+  ChromaNotFoundError,
+  ChromaUniqueError,
+  ChromaValueError,
+} from "chromadb";
+
+if (!process.env.SEXTANT_URL) {
+  throw new Error("SEXTANT_URL is not set (e.g. http://127.0.0.1:8000)");
+}
+const url = new URL(process.env.SEXTANT_URL);
+const conn = {
+  host: url.hostname,
+  port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
+  ssl: url.protocol === "https:",
+};
+const client = new ChromaClient(conn);
+const base = url.origin + "/api/v2/tenants/default_tenant/databases/default_database/collections";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+// A unique prefix, so a rerun against the same data directory starts clean.
+const run = `c${Date.now().toString(36)}`;
+const name = (s) => `${run}_${s}`;
+
+// No embedding function: every vector is given explicitly.
+const noEF = { embeddingFunction: null };
+
+// raw sends one request without the client, to check wire details.
+async function raw(method, path, body) {
+  const res = await fetch(path.startsWith("http") ? path : url.origin + path, {
+    method,
+    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: res.status, json, text };
+}
+
+// rejects asserts that fn fails with an error of class cls, whose message
+// matches msg if given.
+async function rejects(fn, cls, msg) {
+  let err;
+  try {
+    await fn();
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err, `expected ${cls.name}, but the call succeeded`);
+  assert.ok(
+    err instanceof cls,
+    `expected ${cls.name}, got ${err?.name}: ${err?.message}`,
+  );
+  if (msg) assert.match(err.message, msg);
+  return err;
+}
+
+// snapshot is everything a collection holds, for before/after comparisons.
+async function snapshot(coll) {
+  const count = await coll.count();
+  const all = await coll.get({ include: ["documents", "metadatas", "embeddings"] });
+  const rows = all.ids.map((id, i) => ({
+    id,
+    document: all.documents[i],
+    metadata: all.metadatas[i],
+    embedding: all.embeddings[i],
+  }));
+  rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+  return { count, rows };
+}
+
+const sortIds = (ids) => [...ids].sort();
+
+const RECORDS = {
+  ids: ["a", "b", "c", "d", "e"],
+  embeddings: [
+    [1, 0, 0],
+    [0, 1, 0],
+    [0, 0, 1],
+    [1, 1, 0],
+    [0.9, 0.1, 0],
+  ],
+  documents: ["apple pie", "banana bread", "cherry tart", "apple banana smoothie", "green apple"],
+  metadatas: [
+    { page: 1, source: "x", fruit: "apple" },
+    { page: 2, source: "x", fruit: "banana" },
+    { page: 3, source: "y", fruit: "cherry" },
+    { page: 4, source: "y", fruit: "apple" },
+    { page: 5, source: "x", fruit: "apple", ripe: true },
+  ],
+};
+
+describe("system", () => {
+  test("heartbeat", async () => {
+    const hb = await client.heartbeat();
+    assert.equal(typeof hb, "number");
+    assert.ok(hb > 0);
+  });
+
+  test("version", async () => {
+    const v = await client.version();
+    assert.equal(typeof v, "string");
+    assert.ok(v.length > 0);
+  });
+
+  test("pre-flight-checks", async () => {
+    const r = await raw("GET", "/api/v2/pre-flight-checks");
+    assert.equal(r.status, 200);
+    assert.equal(typeof r.json.max_batch_size, "number");
+    assert.ok(r.json.max_batch_size > 0);
+    assert.equal(typeof r.json.supports_base64_encoding, "boolean");
+    assert.equal(await client.getMaxBatchSize(), r.json.max_batch_size);
+  });
+});
+
+describe("collections", () => {
+  test("createCollection with legacy hnsw:* metadata", async () => {
+    const md = { "hnsw:space": "cosine", "hnsw:construction_ef": 200, "hnsw:M": 16, owner: "compat" };
+    const c = await client.createCollection({ name: name("cos"), metadata: md, ...noEF });
+    assert.equal(c.name, name("cos"));
+    assert.match(c.id, UUID);
+    assert.equal(c.tenant, "default_tenant");
+    assert.equal(c.database, "default_database");
+    assert.deepEqual(c.metadata, md);
+    assert.equal(c.configuration.hnsw?.space, "cosine");
+    assert.equal(c.configuration.hnsw?.ef_construction, 200);
+    assert.equal(c.configuration.hnsw?.max_neighbors, 16);
+
+    // cosine distance: 1 - cos
+    await c.add({ ids: ["x", "y"], embeddings: [[1, 0], [0, 2]] });
+    const q = await c.query({ queryEmbeddings: [[3, 0]], nResults: 2, include: ["distances"] });
+    assert.deepEqual(q.ids, [["x", "y"]]);
+    assert.ok(Math.abs(q.distances[0][0]) < 1e-5, `cosine distance to itself: ${q.distances[0][0]}`);
+    assert.ok(Math.abs(q.distances[0][1] - 1) < 1e-5, `orthogonal cosine distance: ${q.distances[0][1]}`);
+  });
+
+  test("createCollection with configuration", async () => {
+    const c = await client.createCollection({
+      name: name("conf"),
+      configuration: { hnsw: { space: "ip", ef_construction: 128, ef_search: 64, max_neighbors: 24 } },
+      ...noEF,
+    });
+    assert.equal(c.configuration.hnsw?.space, "ip");
+    assert.equal(c.configuration.hnsw?.ef_construction, 128);
+    assert.equal(c.configuration.hnsw?.ef_search, 64);
+    assert.equal(c.configuration.hnsw?.max_neighbors, 24);
+    const again = await client.getCollection({ name: name("conf") });
+    assert.equal(again.id, c.id);
+    assert.equal(again.configuration.hnsw?.space, "ip");
+    assert.equal(again.configuration.hnsw?.ef_search, 64);
+  });
+
+  test("getCollection, getCollectionById, getOrCreateCollection", async () => {
+    const c = await client.getCollection({ name: name("cos") });
+    assert.equal(c.name, name("cos"));
+    assert.equal(c.configuration.hnsw?.space, "cosine");
+    const byId = await client.getCollectionById(c.id);
+    assert.equal(byId.name, name("cos"));
+
+    const same = await client.getOrCreateCollection({ name: name("cos"), ...noEF });
+    assert.equal(same.id, c.id);
+    const fresh = await client.getOrCreateCollection({ name: name("goc"), metadata: { k: "v" }, ...noEF });
+    assert.notEqual(fresh.id, c.id);
+    assert.deepEqual(fresh.metadata, { k: "v" });
+    const again = await client.getOrCreateCollection({ name: name("goc"), ...noEF });
+    assert.equal(again.id, fresh.id);
+  });
+
+  test("listCollections and countCollections", async () => {
+    const all = await client.listCollections({ limit: 1000 });
+    const mine = all.map((c) => c.name).filter((n) => n.startsWith(run + "_"));
+    assert.deepEqual(mine.sort(), [name("conf"), name("cos"), name("goc")].sort());
+    const n = await client.countCollections();
+    assert.equal(n, all.length);
+    const page = await client.listCollections({ limit: 1, offset: 0 });
+    assert.equal(page.length, 1);
+  });
+
+  test("collection.modify: rename, metadata, configuration", async () => {
+    const c = await client.getCollection({ name: name("goc") });
+    await c.modify({ name: name("renamed"), metadata: { k: "w", n: 2 } });
+    assert.equal(c.name, name("renamed"));
+    const got = await client.getCollection({ name: name("renamed") });
+    assert.equal(got.id, c.id);
+    assert.deepEqual(got.metadata, { k: "w", n: 2 });
+    await rejects(() => client.getCollection({ name: name("goc") }), ChromaNotFoundError);
+
+    await c.modify({ configuration: { hnsw: { ef_search: 150 } } });
+    const after = await client.getCollection({ name: name("renamed") });
+    assert.equal(after.configuration.hnsw?.ef_search, 150);
+  });
+
+  test("deleteCollection", async () => {
+    const before = await client.countCollections();
+    await client.deleteCollection({ name: name("renamed") });
+    assert.equal(await client.countCollections(), before - 1);
+    await rejects(() => client.getCollection({ name: name("renamed") }), ChromaNotFoundError);
+  });
+});
+
+describe("records", () => {
+  let coll;
+  before(async () => {
+    coll = await client.createCollection({ name: name("rec"), ...noEF });
+  });
+
+  test("add and count", async () => {
+    await coll.add(RECORDS);
+    assert.equal(await coll.count(), 5);
+    // The first add fixes the dimension.
+    const r = await raw("GET", `${base}/${name("rec")}`);
+    assert.equal(r.status, 200);
+    assert.equal(r.json.dimension, 3);
+    // add of an existing id is skipped quietly, as Chroma does.
+    await coll.add({ ids: ["a"], embeddings: [[5, 5, 5]], documents: ["other"] });
+    const a = await coll.get({ ids: ["a"], include: ["documents", "embeddings"] });
+    assert.deepEqual(a.documents, ["apple pie"]);
+    assert.deepEqual(a.embeddings, [[1, 0, 0]]);
+    assert.equal(await coll.count(), 5);
+  });
+
+  test("get by ids, with include", async () => {
+    const g = await coll.get({ ids: ["b", "a"], include: ["documents", "metadatas", "embeddings"] });
+    assert.deepEqual(sortIds(g.ids), ["a", "b"]);
+    const i = g.ids.indexOf("a");
+    assert.equal(g.documents[i], "apple pie");
+    assert.deepEqual(g.metadatas[i], { page: 1, source: "x", fruit: "apple" });
+    assert.deepEqual(g.embeddings[i], [1, 0, 0]);
+    assert.deepEqual(g.include.sort(), ["documents", "embeddings", "metadatas"]);
+
+    // Fields not included are null on the wire.
+    const r = await raw("POST", `${base}/${coll.id}/get`, { ids: ["a"], include: ["documents"] });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.ids, ["a"]);
+    assert.deepEqual(r.json.documents, ["apple pie"]);
+    assert.equal(r.json.metadatas, null);
+    assert.equal(r.json.embeddings, null);
+    assert.deepEqual(r.json.include, ["documents"]);
+  });
+
+  test("get with where, whereDocument, limit and offset", async () => {
+    const x = await coll.get({ where: { source: "x" } });
+    assert.deepEqual(sortIds(x.ids), ["a", "b", "e"]);
+    const ge = await coll.get({ where: { page: { $gte: 3 } } });
+    assert.deepEqual(sortIds(ge.ids), ["c", "d", "e"]);
+    const and = await coll.get({ where: { $and: [{ fruit: "apple" }, { page: { $lt: 5 } }] } });
+    assert.deepEqual(sortIds(and.ids), ["a", "d"]);
+    const inn = await coll.get({ where: { fruit: { $in: ["banana", "cherry"] } } });
+    assert.deepEqual(sortIds(inn.ids), ["b", "c"]);
+    const doc = await coll.get({ whereDocument: { $contains: "apple" } });
+    assert.deepEqual(sortIds(doc.ids), ["a", "d", "e"]);
+    const both = await coll.get({ where: { source: "y" }, whereDocument: { $contains: "apple" } });
+    assert.deepEqual(both.ids, ["d"]);
+
+    const all = await coll.get({});
+    assert.equal(all.ids.length, 5);
+    const p1 = await coll.get({ limit: 2, offset: 0 });
+    const p2 = await coll.get({ limit: 2, offset: 2 });
+    const p3 = await coll.get({ limit: 2, offset: 4 });
+    assert.equal(p1.ids.length, 2);
+    assert.equal(p2.ids.length, 2);
+    assert.equal(p3.ids.length, 1);
+    assert.deepEqual(sortIds([...p1.ids, ...p2.ids, ...p3.ids]), ["a", "b", "c", "d", "e"]);
+  });
+
+  test("peek", async () => {
+    const p = await coll.peek({ limit: 2 });
+    assert.equal(p.ids.length, 2);
+    const d = await coll.peek({});
+    assert.equal(d.ids.length, 5);
+  });
+
+  test("query with queryEmbeddings, nResults, where, whereDocument, include", async () => {
+    const q = await coll.query({ queryEmbeddings: [[1, 0, 0], [0, 0, 1]], nResults: 2 });
+    assert.equal(q.ids.length, 2);
+    assert.deepEqual(q.ids[0], ["a", "e"]);
+    assert.equal(q.ids[1][0], "c");
+    // l2 is squared L2
+    assert.ok(Math.abs(q.distances[0][0]) < 1e-6);
+    assert.ok(Math.abs(q.distances[0][1] - 0.02) < 1e-5, `squared l2: ${q.distances[0][1]}`);
+    assert.ok(q.distances[0][0] <= q.distances[0][1]);
+    assert.equal(q.documents[0][0], "apple pie");
+    assert.deepEqual(q.metadatas[0][0], { page: 1, source: "x", fruit: "apple" });
+
+    const w = await coll.query({ queryEmbeddings: [[1, 0, 0]], nResults: 10, where: { source: "y" } });
+    assert.deepEqual(w.ids, [["d", "c"]]);
+    const wd = await coll.query({
+      queryEmbeddings: [[0, 1, 0]],
+      nResults: 10,
+      whereDocument: { $contains: "banana" },
+    });
+    assert.deepEqual(wd.ids, [["b", "d"]]);
+
+    const r = await raw("POST", `${base}/${coll.id}/query`, {
+      query_embeddings: [[1, 0, 0]],
+      n_results: 1,
+      include: ["distances"],
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json.ids, [["a"]]);
+    assert.equal(r.json.documents, null);
+    assert.equal(r.json.metadatas, null);
+    assert.equal(r.json.embeddings, null);
+    assert.equal(r.json.distances.length, 1);
+
+    const e = await coll.query({ queryEmbeddings: [[0, 1, 0]], nResults: 1, include: ["embeddings"] });
+    assert.deepEqual(e.embeddings, [[[0, 1, 0]]]);
+  });
+
+  test("update", async () => {
+    // Without an embedding function the client needs embeddings whenever
+    // documents are given (it would embed them otherwise), as with Chroma.
+    await coll.update({
+      ids: ["a"],
+      embeddings: [[1, 0, 0]],
+      documents: ["apple crumble"],
+      metadatas: [{ page: 10 }],
+    });
+    const a = await coll.get({ ids: ["a"] });
+    assert.deepEqual(a.documents, ["apple crumble"]);
+    // metadata is merged per key
+    assert.deepEqual(a.metadatas[0], { page: 10, source: "x", fruit: "apple" });
+    await coll.update({ ids: ["b"], embeddings: [[0, 2, 0]] });
+    const b = await coll.get({ ids: ["b"], include: ["embeddings", "documents"] });
+    assert.deepEqual(b.embeddings, [[0, 2, 0]]);
+    assert.deepEqual(b.documents, ["banana bread"]);
+    // a missing id is ignored
+    await coll.update({ ids: ["nope"], metadatas: [{ page: 99 }] });
+    assert.equal(await coll.count(), 5);
+  });
+
+  test("upsert", async () => {
+    await coll.upsert({
+      ids: ["c", "f"],
+      embeddings: [[0, 0, 2], [2, 2, 2]],
+      documents: ["cherry pie", "fig"],
+      metadatas: [{ page: 30 }, { page: 6, fruit: "fig" }],
+    });
+    assert.equal(await coll.count(), 6);
+    const g = await coll.get({ ids: ["c", "f"], include: ["documents", "metadatas", "embeddings"] });
+    const c = g.ids.indexOf("c");
+    const f = g.ids.indexOf("f");
+    assert.equal(g.documents[c], "cherry pie");
+    assert.deepEqual(g.metadatas[c], { page: 30, source: "y", fruit: "cherry" });
+    assert.deepEqual(g.embeddings[c], [0, 0, 2]);
+    assert.equal(g.documents[f], "fig");
+    assert.deepEqual(g.metadatas[f], { page: 6, fruit: "fig" });
+  });
+
+  test("delete by ids and by where", async () => {
+    const d1 = await coll.delete({ ids: ["f"] });
+    assert.equal(d1.deleted, 1);
+    assert.equal(await coll.count(), 5);
+    const d2 = await coll.delete({ where: { fruit: "cherry" } });
+    assert.equal(d2.deleted, 1);
+    assert.equal(await coll.count(), 4);
+    const left = await coll.get({});
+    assert.deepEqual(sortIds(left.ids), ["a", "b", "d", "e"]);
+    const d3 = await coll.delete({ whereDocument: { $contains: "smoothie" } });
+    assert.equal(d3.deleted, 1);
+    assert.deepEqual(sortIds((await coll.get({})).ids), ["a", "b", "e"]);
+  });
+
+  test("indexing status", async () => {
+    const s = await coll.getIndexingStatus();
+    assert.equal(typeof s.num_indexed_ops, "number");
+    assert.equal(typeof s.total_ops, "number");
+  });
+
+  test("search answers 501 as Chroma's local server does", async () => {
+    const r = await raw("POST", `${base}/${coll.id}/search`, { searches: [] });
+    assert.equal(r.status, 501, r.text);
+    assert.equal(typeof r.json.message, "string");
+  });
+});
+
+describe("errors leave the data unchanged", () => {
+  let coll;
+  let before0;
+  before(async () => {
+    coll = await client.createCollection({ name: name("err"), metadata: { m: 1 }, ...noEF });
+    await coll.add({
+      ids: ["p", "q", "r"],
+      embeddings: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+      documents: ["one", "two", "three"],
+      metadatas: [{ n: 1 }, { n: 2 }, { n: 3 }],
+    });
+    before0 = await snapshot(coll);
+    assert.equal(before0.count, 3);
+  });
+
+  test("duplicate collection: ChromaUniqueError", async () => {
+    const n = await client.countCollections();
+    await rejects(
+      () => client.createCollection({ name: name("err"), metadata: { other: true }, ...noEF }),
+      ChromaUniqueError,
+    );
+    assert.equal(await client.countCollections(), n);
+    const c = await client.getCollection({ name: name("err") });
+    assert.equal(c.id, coll.id);
+    assert.deepEqual(c.metadata, { m: 1 });
+    assert.deepEqual(await snapshot(coll), before0);
+    const r = await raw("POST", base, { name: name("err") });
+    assert.equal(r.status, 409);
+    assert.equal(typeof r.json.error, "string");
+    assert.match(r.json.message, /already exists/);
+  });
+
+  test("missing collection: ChromaNotFoundError", async () => {
+    const n = await client.countCollections();
+    await rejects(() => client.getCollection({ name: name("missing") }), ChromaNotFoundError);
+    await rejects(() => client.deleteCollection({ name: name("missing") }), ChromaNotFoundError);
+    const r = await raw("GET", `${base}/${name("missing")}`);
+    assert.equal(r.status, 404);
+    assert.equal(r.json.error, "NotFoundError");
+    assert.equal(await client.countCollections(), n);
+
+    // Records of a deleted collection.
+    const gone = await client.createCollection({ name: name("gone"), ...noEF });
+    await client.deleteCollection({ name: name("gone") });
+    await rejects(() => gone.add({ ids: ["z"], embeddings: [[1, 2, 3]] }), ChromaNotFoundError);
+    await rejects(() => gone.count(), ChromaNotFoundError);
+    await rejects(() => gone.query({ queryEmbeddings: [[1, 2, 3]] }), ChromaNotFoundError);
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("wrong dimension: ChromaClientError", async () => {
+    await rejects(
+      () => coll.add({ ids: ["s"], embeddings: [[1, 2]] }),
+      ChromaClientError,
+      /dimension/i,
+    );
+    // A batch with one bad record is refused whole.
+    await rejects(
+      () => coll.add({ ids: ["s", "t"], embeddings: [[1, 2, 3], [1, 2, 3, 4]] }),
+      ChromaClientError,
+      /dimension/i,
+    );
+    await rejects(
+      () => coll.upsert({ ids: ["p"], embeddings: [[9, 9]] }),
+      ChromaClientError,
+      /dimension/i,
+    );
+    await rejects(
+      () => coll.update({ ids: ["q"], embeddings: [[9, 9, 9, 9]] }),
+      ChromaClientError,
+      /dimension/i,
+    );
+    await rejects(
+      () => coll.query({ queryEmbeddings: [[1, 2]] }),
+      ChromaClientError,
+      /dimension/i,
+    );
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("NaN: ChromaClientError", async () => {
+    await rejects(() => coll.add({ ids: ["s"], embeddings: [[NaN, 0, 0]] }), ChromaClientError);
+    await rejects(
+      () => coll.add({ ids: ["s", "t"], embeddings: [[1, 1, 1], [0, NaN, 0]] }),
+      ChromaClientError,
+    );
+    await rejects(() => coll.upsert({ ids: ["p"], embeddings: [[0, 0, NaN]] }), ChromaClientError);
+    await rejects(() => coll.update({ ids: ["q"], embeddings: [[NaN, NaN, NaN]] }), ChromaClientError);
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("unknown filter operator", async () => {
+    // The client validates operators inside a field; Chroma's client does
+    // the same before sending anything.
+    await rejects(() => coll.get({ where: { n: { $foo: 1 } } }), ChromaValueError);
+    // Clauses the client lets through and the server refuses: 400.
+    await rejects(() => coll.get({ where: { $foo: { $eq: 1 } } }), ChromaClientError);
+    await rejects(() => coll.query({ queryEmbeddings: [[1, 0, 0]], where: { $foo: { $eq: 1 } } }), ChromaClientError);
+    await rejects(() => coll.delete({ where: { $foo: { $eq: 1 } } }), ChromaClientError);
+    await rejects(() => coll.get({ whereDocument: { $matches: "one" } }), ChromaClientError);
+    await rejects(() => coll.delete({ whereDocument: { $matches: "one" } }), ChromaClientError);
+    // On the wire: 400 InvalidArgumentError.
+    for (const body of [{ where: { n: { $foo: 1 } } }, { where: { $foo: { $eq: 1 } } }, { where_document: { $foo: "x" } }]) {
+      const r = await raw("POST", `${base}/${coll.id}/delete`, body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+      assert.equal(r.json.error, "InvalidArgumentError", r.text);
+    }
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("malformed JSON: 400 naming the problem", async () => {
+    const r = await raw("POST", `${base}/${coll.id}/add`, '{"ids": ["s"], "embeddings": [[1,2,3]]');
+    assert.equal(r.status, 400, r.text);
+    assert.equal(typeof r.json.message, "string");
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("batch over max_batch_size is refused by the client", async () => {
+    const max = await client.getMaxBatchSize();
+    const ids = Array.from({ length: max + 1 }, (_, i) => `big${i}`);
+    await rejects(
+      () => coll.add({ ids, embeddings: ids.map(() => [1, 1, 1]) }),
+      Error,
+      /batch size/i,
+    );
+    // The server enforces it too.
+    const r = await raw("POST", `${base}/${coll.id}/add`, {
+      ids,
+      embeddings: ids.map(() => [1, 1, 1]),
+    });
+    assert.ok(r.status >= 400 && r.status < 500, `status ${r.status}`);
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+});
+
+describe("tenants and databases", () => {
+  const admin = new AdminClient(conn);
+  const tenant = `${run}_tenant`;
+  const database = `${run}_db`;
+
+  test("AdminClient: tenant and database lifecycle", async () => {
+    await admin.createTenant({ name: tenant });
+    assert.equal(await admin.getTenant({ name: tenant }), tenant);
+    await rejects(() => admin.createTenant({ name: tenant }), ChromaUniqueError);
+    await rejects(() => admin.getTenant({ name: `${run}_nope` }), ChromaNotFoundError);
+
+    await admin.createDatabase({ name: database, tenant });
+    const db = await admin.getDatabase({ name: database, tenant });
+    assert.equal(db.name, database);
+    assert.equal(db.tenant, tenant);
+    await rejects(() => admin.createDatabase({ name: database, tenant }), ChromaUniqueError);
+    const dbs = await admin.listDatabases({ tenant });
+    assert.deepEqual(dbs.map((d) => d.name), [database]);
+
+    const scoped = new ChromaClient({ ...conn, tenant, database });
+    const c = await scoped.createCollection({ name: "scoped", ...noEF });
+    assert.equal(c.tenant, tenant);
+    assert.equal(c.database, database);
+    await c.add({ ids: ["1"], embeddings: [[1, 2]] });
+    assert.equal(await c.count(), 1);
+    assert.equal(await scoped.countCollections(), 1);
+    // Not visible from the default database.
+    await rejects(() => client.getCollection({ name: "scoped" }), ChromaNotFoundError);
+
+    await admin.deleteDatabase({ name: database, tenant });
+    await rejects(() => admin.getDatabase({ name: database, tenant }), ChromaNotFoundError);
+  });
+});
