@@ -313,3 +313,39 @@ func TestRecordsOfDeletedCollection(t *testing.T) {
 	c.fails(404, "NotFoundError", "does not exist", "POST", path+"/add", `{"ids":["q"],"embeddings":[[1,2,3]]}`)
 	c.fails(404, "NotFoundError", "does not exist", "GET", path+"/count", nil)
 }
+
+// Concurrent adds and upserts of the same ids exercise the handlers'
+// retries: Chroma's add skips existing ids, upsert never fails on a race.
+func TestConcurrentAddUpsert(t *testing.T) {
+	c := newClient(t, Options{})
+	id := c.create("race", nil)
+	path := cols + "/" + id
+	const workers = 4
+	errs := make(chan string, workers*20)
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 20 {
+				op := "add"
+				if (w+i)%2 == 0 {
+					op = "upsert"
+				}
+				body := fmt.Sprintf(`{"ids":["k%d","k%d"],"embeddings":[[1,%d],[2,%d]],"metadatas":[{"w":%d},{"w":%d}]}`, i, i+1, w, w, w, w)
+				req := newRequest("POST", path+"/"+op, body)
+				code, b := serve(c, req)
+				if code != 200 && code != 201 {
+					errs <- fmt.Sprintf("%s: %d %s", op, code, b)
+				}
+			}
+		}()
+	}
+	for range workers {
+		<-done
+	}
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	require.Equal(t, 21, c.count(id))
+}

@@ -224,9 +224,9 @@ func (e *embeddingsField) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(it, &s); err != nil {
 			return unprocessable("embeddings[%d]: invalid string", i)
 		}
-		v, err := decodeBase64Embedding(s)
+		v, err := decodeBase64Embedding(i, s)
 		if err != nil {
-			return invalidArg("embeddings[%d]: %v", i, err)
+			return err
 		}
 		e.vecs[i] = v
 	}
@@ -235,13 +235,13 @@ func (e *embeddingsField) UnmarshalJSON(b []byte) error {
 
 // decodeBase64Embedding decodes one base64 (standard alphabet, padded)
 // string of little-endian float32 values, as Chroma's base64_decode.rs.
-func decodeBase64Embedding(s string) ([]float32, error) {
+func decodeBase64Embedding(i int, s string) ([]float32, error) {
 	b, err := base64.StdEncoding.DecodeString(s)
 	if err != nil {
-		return nil, fmt.Errorf("Invalid base64 string: %v", err) //nolint:staticcheck // Chroma's message
+		return nil, invalidArg("embeddings[%d]: Invalid base64 string: %v", i, err)
 	}
 	if len(b)%4 != 0 {
-		return nil, fmt.Errorf("Invalid byte length: %d bytes cannot be converted to f32 values (must be divisible by 4)", len(b)) //nolint:staticcheck // Chroma's message
+		return nil, invalidArg("embeddings[%d]: Invalid byte length: %d bytes cannot be converted to f32 values (must be divisible by 4)", i, len(b))
 	}
 	v := make([]float32, len(b)/4)
 	for i := range v {
