@@ -315,6 +315,9 @@ func (h *Handler) deleteRecords(w http.ResponseWriter, r *http.Request) error {
 	ids := req.IDs
 	if req.Limit != nil {
 		if *req.Limit == 0 {
+			if err := checkFilter(ctx, c, where, whereDoc); err != nil {
+				return err
+			}
 			return ok(w, deletedJSON{0})
 		}
 		res, err := c.Get(ctx, sextant.GetOptions{IDs: ids, Where: where, WhereDocument: whereDoc,
@@ -336,6 +339,17 @@ func (h *Handler) deleteRecords(w http.ResponseWriter, r *http.Request) error {
 
 type deletedJSON struct {
 	Deleted int `json:"deleted"`
+}
+
+// checkFilter has the root API validate where and whereDoc where a request
+// needs no read (limit 0, n_results 0), so an invalid filter is an error
+// whatever the limit.
+func checkFilter(ctx context.Context, c *sextant.Collection, where, whereDoc map[string]any) error {
+	if len(where) == 0 && len(whereDoc) == 0 {
+		return nil
+	}
+	_, err := c.Get(ctx, sextant.GetOptions{Where: where, WhereDocument: whereDoc, Limit: 1, Include: sextant.IncludeNone})
+	return err
 }
 
 // rootInclude maps an include list to the root API's Include.
@@ -416,6 +430,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 		if res, err = c.Get(r.Context(), opts); err != nil {
 			return err
 		}
+	} else if err := checkFilter(r.Context(), c, where, whereDoc); err != nil {
+		return err
 	}
 	n := len(res.IDs)
 	out := getResponse{IDs: make([]string, 0, n), Include: in.list}
@@ -494,6 +510,9 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
+		if err := checkFilter(r.Context(), c, where, whereDoc); err != nil {
+			return err
+		}
 		res.IDs = make([][]string, nq)
 	}
 	out := queryResponse{IDs: make([][]string, nq), Include: in.list}

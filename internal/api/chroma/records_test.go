@@ -268,6 +268,9 @@ func TestRecordErrors(t *testing.T) {
 		{"unknown include", "get", `{"include":["data"]}`, 422, "ChromaError", "unknown variant `data`"},
 		{"negative limit", "get", `{"limit":-1}`, 422, "ChromaError", "limit"},
 		{"missing query_embeddings", "query", `{"n_results":3}`, 422, "ChromaError", "missing field `query_embeddings`"},
+		{"invalid where with limit 0", "get", `{"limit":0,"where":{"page":{"$like":3}}}`, 400, "InvalidArgumentError", "Invalid where clause"},
+		{"invalid where with n_results 0", "query", `{"query_embeddings":[[1,0,0]],"n_results":0,"where":{"$xor":[]}}`, 400, "InvalidArgumentError", "Invalid where clause"},
+		{"invalid where with delete limit 0", "delete", `{"limit":0,"where_document":{"$foo":"x"}}`, 400, "InvalidArgumentError", "Invalid where document clause"},
 		{"n_results a string", "query", `{"query_embeddings":[[1,0,0]],"n_results":"3"}`, 422, "ChromaError", "n_results"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
