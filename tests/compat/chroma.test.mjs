@@ -4,6 +4,9 @@
 //
 //   sextant serve --data /tmp/sx & SEXTANT_URL=http://127.0.0.1:8000 node --test tests/compat/
 //
+// With --api-keys, set SEXTANT_TOKEN to a key; the client sends it in
+// x-chroma-token.
+//
 // Every error case checks the error class the client raises (what Chroma's
 // server would cause) and that the data is unchanged afterwards.
 
@@ -14,6 +17,7 @@ import {
   ChromaClient,
   ChromaClientError,
   ChromaNotFoundError,
+  ChromaUnauthorizedError,
   ChromaUniqueError,
   ChromaValueError,
 } from "chromadb";
@@ -22,10 +26,13 @@ if (!process.env.SEXTANT_URL) {
   throw new Error("SEXTANT_URL is not set (e.g. http://127.0.0.1:8000)");
 }
 const url = new URL(process.env.SEXTANT_URL);
+// SEXTANT_TOKEN: the API key, when the server requires one.
+const auth = process.env.SEXTANT_TOKEN ? { "x-chroma-token": process.env.SEXTANT_TOKEN } : {};
 const conn = {
   host: url.hostname,
   port: Number(url.port || (url.protocol === "https:" ? 443 : 80)),
   ssl: url.protocol === "https:",
+  headers: auth,
 };
 const client = new ChromaClient(conn);
 const base = url.origin + "/api/v2/tenants/default_tenant/databases/default_database/collections";
@@ -42,7 +49,7 @@ const noEF = { embeddingFunction: null };
 async function raw(method, path, body) {
   const res = await fetch(path.startsWith("http") ? path : url.origin + path, {
     method,
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    headers: body === undefined ? { ...auth } : { ...auth, "Content-Type": "application/json" },
     body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
   });
   const text = await res.text();
@@ -128,6 +135,27 @@ describe("system", () => {
     assert.ok(r.json.max_batch_size > 0);
     assert.equal(typeof r.json.supports_base64_encoding, "boolean");
     assert.equal(await client.getMaxBatchSize(), r.json.max_batch_size);
+  });
+});
+
+describe("api keys", { skip: !process.env.SEXTANT_TOKEN && "SEXTANT_TOKEN not set" }, () => {
+  const anon = new ChromaClient({ ...conn, headers: {} });
+  const wrong = new ChromaClient({ ...conn, headers: { "x-chroma-token": "not-the-key" } });
+  const bearer = new ChromaClient({ ...conn, headers: { Authorization: `Bearer ${process.env.SEXTANT_TOKEN}` } });
+
+  test("heartbeat needs no key", async () => {
+    assert.ok((await anon.heartbeat()) > 0);
+  });
+
+  test("no key or a wrong key: ChromaUnauthorizedError", async () => {
+    await rejects(() => anon.version(), ChromaUnauthorizedError);
+    await rejects(() => anon.listCollections(), ChromaUnauthorizedError);
+    await rejects(() => wrong.createCollection({ name: name("nokey"), ...noEF }), ChromaUnauthorizedError);
+    await rejects(() => client.getCollection({ name: name("nokey") }), ChromaNotFoundError);
+  });
+
+  test("Authorization: Bearer works too", async () => {
+    assert.equal(typeof (await bearer.countCollections()), "number");
   });
 });
 

@@ -22,6 +22,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// compatKey is the API key the suite's server requires: the client must work
+// through authentication (it sends the key in x-chroma-token).
+const compatKey = "compat-suite-key"
+
 func TestChromaClientCompat(t *testing.T) {
 	if _, err := os.Stat(filepath.Join("node_modules", "chromadb", "package.json")); err != nil {
 		t.Fatalf("tests/compat/node_modules/chromadb is missing (%v): run make test (it installs the compat suite), "+
@@ -39,7 +43,8 @@ func TestChromaClientCompat(t *testing.T) {
 
 	addr := freeAddr(t)
 	srvLog := &lineLog{t: t, prefix: "server: "}
-	srv := exec.Command(bin, "serve", "--data", filepath.Join(tmp, "data"), "--addr", addr, "--log-level", "warn")
+	srv := exec.Command(bin, "serve", "--data", filepath.Join(tmp, "data"), "--addr", addr, "--log-level", "warn",
+		"--api-keys", compatKey)
 	srv.Stdout, srv.Stderr = srvLog, srvLog
 	require.NoError(t, srv.Start())
 	exited := make(chan error, 1)
@@ -58,7 +63,7 @@ func TestChromaClientCompat(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "--test", "--test-reporter=spec", ".")
-	cmd.Env = append(os.Environ(), "SEXTANT_URL="+base, "NO_COLOR=1", "FORCE_COLOR=0")
+	cmd.Env = append(os.Environ(), "SEXTANT_URL="+base, "SEXTANT_TOKEN="+compatKey, "NO_COLOR=1", "FORCE_COLOR=0")
 	nodeLog := &lineLog{t: t, prefix: "node: "}
 	cmd.Stdout, cmd.Stderr = nodeLog, nodeLog
 	runErr := cmd.Run()
