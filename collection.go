@@ -237,38 +237,91 @@ func (c *Collection) Add(ctx context.Context, recs []Record) error {
 	return c.putBatch(ctx, recs, false)
 }
 
+// AddSkipExisting inserts the records whose ids do not exist yet and
+// silently skips the others, as Chroma's add does; it returns how many it
+// inserted. The batch is validated whole and applied atomically.
+func (c *Collection) AddSkipExisting(ctx context.Context, recs []Record) (int, error) {
+	e, puts, err := c.preparePuts(ctx, recs)
+	if err != nil {
+		return 0, err
+	}
+	return e.AddSkipExisting(puts)
+}
+
 // Upsert inserts records or replaces those that exist. The batch is atomic.
 func (c *Collection) Upsert(ctx context.Context, recs []Record) error {
-	return c.putBatch(ctx, recs, true)
+	e, puts, err := c.preparePuts(ctx, recs)
+	if err != nil {
+		return err
+	}
+	return e.Upsert(puts)
 }
 
 func (c *Collection) putBatch(ctx context.Context, recs []Record, upsert bool) error {
-	if err := ctx.Err(); err != nil {
+	if upsert {
+		return c.Upsert(ctx, recs)
+	}
+	e, puts, err := c.preparePuts(ctx, recs)
+	if err != nil {
 		return err
+	}
+	return e.Add(puts)
+}
+
+func (c *Collection) preparePuts(ctx context.Context, recs []Record) (*engine.Collection, []engine.Put, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	e, err := c.engine()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	puts, err := toPuts(recs)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if upsert {
-		return e.Upsert(puts)
-	}
-	return e.Add(puts)
+	return e, puts, nil
 }
 
 // Update changes existing records. The batch is atomic: a missing id
 // refuses all of it with a *RecordError naming the id.
 func (c *Collection) Update(ctx context.Context, recs []UpdateRecord) error {
-	if err := ctx.Err(); err != nil {
+	e, ups, err := c.prepareUpdates(ctx, recs)
+	if err != nil {
 		return err
+	}
+	return e.Update(ups)
+}
+
+// UpdateIgnoreMissing changes the records that exist and skips ids that do
+// not, as Chroma's update does; it returns how many records it changed. The
+// batch is atomic and validated whole.
+func (c *Collection) UpdateIgnoreMissing(ctx context.Context, recs []UpdateRecord) (int, error) {
+	e, ups, err := c.prepareUpdates(ctx, recs)
+	if err != nil {
+		return 0, err
+	}
+	return e.UpdateIgnoreMissing(ups)
+}
+
+// UpsertMerge inserts the records that do not exist (they need an
+// Embedding) and updates those that do as Update would (metadata merged key
+// by key, given fields replaced): Chroma's upsert. The batch is atomic.
+func (c *Collection) UpsertMerge(ctx context.Context, recs []UpdateRecord) error {
+	e, ups, err := c.prepareUpdates(ctx, recs)
+	if err != nil {
+		return err
+	}
+	return e.UpsertMerge(ups)
+}
+
+func (c *Collection) prepareUpdates(ctx context.Context, recs []UpdateRecord) (*engine.Collection, []engine.Update, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
 	}
 	e, err := c.engine()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	ups := make([]engine.Update, len(recs))
 	for i, r := range recs {
@@ -283,12 +336,12 @@ func (c *Collection) Update(ctx context.Context, recs []UpdateRecord) error {
 		}
 		md, err := payload.Normalize(set)
 		if err != nil {
-			return errs.Record(ErrInvalidMetadata, i, r.ID, "%v", err)
+			return nil, nil, errs.Record(ErrInvalidMetadata, i, r.ID, "%v", err)
 		}
 		u.Meta = md
 		ups[i] = u
 	}
-	return e.Update(ups)
+	return e, ups, nil
 }
 
 // DeleteOptions select records to delete: those among IDs (all records when

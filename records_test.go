@@ -246,3 +246,41 @@ func TestDimensionFixedByFirstWriteSurvivesReopen(t *testing.T) {
 	_, err = db.Default().GetOrCreateCollection("dims", &CollectionConfig{Dimension: 5})
 	require.ErrorIs(t, err, ErrConfigConflict)
 }
+
+// TestChromaWriteSemantics: Chroma's quiet add, update that ignores missing
+// ids, and upsert that merges — each one atomic batch.
+func TestChromaWriteSemantics(t *testing.T) {
+	_, c := newColl(t, &CollectionConfig{Metric: L2})
+	require.NoError(t, c.Add(ctx, []Record{{ID: "a", Embedding: []float32{1, 0}, Metadata: Metadata{"x": 1, "y": "keep"}, Document: Str("doc a")}}))
+	n, err := c.AddSkipExisting(ctx, []Record{{ID: "a", Embedding: []float32{9, 9}}, {ID: "b", Embedding: []float32{0, 1}}})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	r, err := c.Get(ctx, GetOptions{IDs: []string{"a"}, Include: IncludeEmbeddings})
+	require.NoError(t, err)
+	require.Equal(t, []float32{1, 0}, r.Embeddings[0], "an existing id is skipped, not replaced")
+	// Still validated whole: a bad vector refuses everything.
+	_, err = c.AddSkipExisting(ctx, []Record{{ID: "c", Embedding: []float32{1, 1}}, {ID: "a", Embedding: []float32{1}}})
+	require.ErrorIs(t, err, ErrDimensionMismatch)
+
+	n, err = c.UpdateIgnoreMissing(ctx, []UpdateRecord{{ID: "ghost", Document: Str("x")}, {ID: "b", Document: Str("doc b")}})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	require.NoError(t, c.UpsertMerge(ctx, []UpdateRecord{
+		{ID: "a", Metadata: Metadata{"x": 2, "z": true}},
+		{ID: "n", Embedding: []float32{5, 5}, Metadata: Metadata{"new": 1}},
+	}))
+	r, err = c.Get(ctx, GetOptions{IDs: []string{"a", "b", "n"}, Include: IncludeEmbeddings | IncludeMetadatas | IncludeDocuments})
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "b", "n"}, r.IDs)
+	require.Equal(t, Metadata{"x": int64(2), "y": "keep", "z": true}, r.Metadatas[0])
+	require.Equal(t, "doc a", *r.Documents[0])
+	require.Equal(t, []float32{1, 0}, r.Embeddings[0])
+	require.Equal(t, "doc b", *r.Documents[1])
+	require.Equal(t, []float32{5, 5}, r.Embeddings[2])
+	err = c.UpsertMerge(ctx, []UpdateRecord{{ID: "a", Document: Str("changed")}, {ID: "m"}})
+	require.ErrorIs(t, err, ErrInvalidVector, "a new record needs an embedding")
+	r, err = c.Get(ctx, GetOptions{IDs: []string{"a"}})
+	require.NoError(t, err)
+	require.Equal(t, "doc a", *r.Documents[0], "the refused batch changed nothing")
+}

@@ -37,20 +37,43 @@ type Update struct {
 	Doc        *string
 }
 
+// putMode says what a put batch does with ids that exist.
+type putMode uint8
+
+const (
+	putStrict       putMode = iota // an existing id refuses the batch (Add)
+	putReplace                     // an existing record is replaced (Upsert)
+	putSkipExisting                // an existing id is skipped (Chroma's add)
+)
+
 // Add inserts new records; an id that already exists refuses the batch.
-func (c *Collection) Add(puts []Put) error { return c.writePuts(puts, false) }
+func (c *Collection) Add(puts []Put) error {
+	_, err := c.writePuts(puts, putStrict)
+	return err
+}
+
+// AddSkipExisting inserts the records whose ids do not exist yet and skips
+// the others, as Chroma's add does; it returns how many it inserted. The
+// whole batch is still validated, and applied atomically.
+func (c *Collection) AddSkipExisting(puts []Put) (int, error) {
+	return c.writePuts(puts, putSkipExisting)
+}
 
 // Upsert inserts or replaces records.
-func (c *Collection) Upsert(puts []Put) error { return c.writePuts(puts, true) }
+func (c *Collection) Upsert(puts []Put) error {
+	_, err := c.writePuts(puts, putReplace)
+	return err
+}
 
-func (c *Collection) writePuts(puts []Put, upsert bool) error {
+func (c *Collection) writePuts(puts []Put, mode putMode) (int, error) {
 	if len(puts) == 0 {
-		return nil
+		return 0, nil
 	}
-	return c.write(func() ([]op, error) {
+	n := 0
+	err := c.write(func() ([]op, error) {
 		dim := c.mu.dim
 		seen := make(map[string]int, len(puts))
-		ops := make([]op, len(puts))
+		ops := make([]op, 0, len(puts))
 		for i, p := range puts {
 			if p.ID == "" {
 				return nil, errs.Record(errInvalidArgument, i, p.ID, "id is empty")
@@ -59,21 +82,29 @@ func (c *Collection) writePuts(puts []Put, upsert bool) error {
 				return nil, errs.Record(errDuplicateID, i, p.ID, "id appears twice in the batch (also at index %d)", j)
 			}
 			seen[p.ID] = i
-			if !upsert {
-				if _, ok := c.mu.ids[p.ID]; ok {
-					return nil, errs.Record(errAlreadyExists, i, p.ID, "id already exists in the collection")
-				}
-			}
 			if dim == 0 {
 				dim = len(p.Vector)
 			}
 			if err := c.checkVector(i, p.ID, p.Vector, dim); err != nil {
 				return nil, err
 			}
-			ops[i] = op{kind: opPut, id: p.ID, vec: p.Vector, meta: p.Meta, doc: p.Doc}
+			if _, exists := c.mu.ids[p.ID]; exists {
+				switch mode {
+				case putStrict:
+					return nil, errs.Record(errAlreadyExists, i, p.ID, "id already exists in the collection")
+				case putSkipExisting:
+					continue
+				}
+			}
+			ops = append(ops, op{kind: opPut, id: p.ID, vec: p.Vector, meta: p.Meta, doc: p.Doc})
 		}
+		n = len(ops)
 		return ops, nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // checkVector validates one vector of a batch against dimension dim.
@@ -95,24 +126,77 @@ func (c *Collection) checkVector(i int, id string, v []float32, dim int) error {
 	return nil
 }
 
+// updateMode says what an update batch does with ids that do not exist.
+type updateMode uint8
+
+const (
+	updateStrict        updateMode = iota // a missing id refuses the batch (Update)
+	updateIgnoreMissing                   // a missing id is skipped (Chroma's update)
+	updateOrInsert                        // a missing id is inserted; it needs a vector (Chroma's upsert)
+)
+
 // Update changes existing records; a missing id refuses the batch.
 func (c *Collection) Update(ups []Update) error {
+	_, err := c.writeUpdates(ups, updateStrict)
+	return err
+}
+
+// UpdateIgnoreMissing changes the records that exist and skips missing ids,
+// as Chroma's update does; it returns how many it changed.
+func (c *Collection) UpdateIgnoreMissing(ups []Update) (int, error) {
+	return c.writeUpdates(ups, updateIgnoreMissing)
+}
+
+// UpsertMerge updates the records that exist (metadata merged key by key,
+// given fields replaced) and inserts the others, which need a vector, as
+// Chroma's upsert does. The batch is atomic.
+func (c *Collection) UpsertMerge(ups []Update) error {
+	_, err := c.writeUpdates(ups, updateOrInsert)
+	return err
+}
+
+func (c *Collection) writeUpdates(ups []Update, mode updateMode) (int, error) {
 	if len(ups) == 0 {
-		return nil
+		return 0, nil
 	}
-	return c.write(func() ([]op, error) {
+	n := 0
+	err := c.write(func() ([]op, error) {
 		dim := c.mu.dim
 		seen := make(map[string]int, len(ups))
-		ops := make([]op, len(ups))
-		// Records as they will be after earlier ops of this batch.
+		ops := make([]op, 0, len(ups))
 		for i, u := range ups {
+			if u.ID == "" {
+				return nil, errs.Record(errInvalidArgument, i, u.ID, "id is empty")
+			}
 			if j, dup := seen[u.ID]; dup {
 				return nil, errs.Record(errDuplicateID, i, u.ID, "id appears twice in the batch (also at index %d)", j)
 			}
 			seen[u.ID] = i
+			if u.Vector != nil {
+				if dim == 0 {
+					dim = len(u.Vector)
+				}
+				if err := c.checkVector(i, u.ID, u.Vector, dim); err != nil {
+					return nil, err
+				}
+			}
 			slot, ok := c.mu.ids[u.ID]
 			if !ok {
-				return nil, errs.Record(errNotFound, i, u.ID, "id does not exist in the collection")
+				switch mode {
+				case updateStrict:
+					return nil, errs.Record(errNotFound, i, u.ID, "id does not exist in the collection")
+				case updateIgnoreMissing:
+					continue
+				}
+				if u.Vector == nil {
+					return nil, errs.Record(errInvalidVector, i, u.ID, "embedding is missing; a new record needs one")
+				}
+				meta := u.Meta
+				if len(meta) == 0 {
+					meta = nil
+				}
+				ops = append(ops, op{kind: opPut, id: u.ID, vec: u.Vector, meta: meta, doc: u.Doc})
+				continue
 			}
 			cur := &c.mu.recs[slot]
 			meta := cur.meta
@@ -128,6 +212,9 @@ func (c *Collection) Update(ups []Update) error {
 				for k, v := range u.Meta {
 					merged[k] = v
 				}
+				if len(merged) == 0 {
+					merged = nil
+				}
 				meta = merged
 			}
 			doc := cur.doc
@@ -135,16 +222,18 @@ func (c *Collection) Update(ups []Update) error {
 				doc = u.Doc
 			}
 			if u.Vector != nil {
-				if err := c.checkVector(i, u.ID, u.Vector, dim); err != nil {
-					return nil, err
-				}
-				ops[i] = op{kind: opPut, id: u.ID, vec: u.Vector, meta: meta, doc: doc}
+				ops = append(ops, op{kind: opPut, id: u.ID, vec: u.Vector, meta: meta, doc: doc})
 				continue
 			}
-			ops[i] = op{kind: opSet, id: u.ID, meta: meta, setMeta: setMeta, doc: doc, setDoc: u.SetDoc}
+			ops = append(ops, op{kind: opSet, id: u.ID, meta: meta, setMeta: setMeta, doc: doc, setDoc: u.SetDoc})
 		}
+		n = len(ops)
 		return ops, nil
 	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
 // Delete removes the records with the given ids and returns how many
