@@ -2,7 +2,6 @@ package chroma
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -139,141 +138,58 @@ func (h *Handler) readWrite(w http.ResponseWriter, r *http.Request, kind writeKi
 	return c, b, nil
 }
 
-// existing returns which of ids are records of c.
-func existing(ctx context.Context, c *sextant.Collection, ids []string) (map[string]bool, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	res, err := c.Get(ctx, sextant.GetOptions{IDs: ids, Include: sextant.IncludeNone})
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]bool, len(res.IDs))
-	for _, id := range res.IDs {
-		out[id] = true
-	}
-	return out, nil
-}
-
-// refusedFor returns the batch index of a *RecordError wrapping sentinel.
-func refusedFor(err, sentinel error) (int, bool) {
-	var re *sextant.RecordError
-	if errors.As(err, &re) && errors.Is(err, sentinel) {
-		return re.Index, true
-	}
-	return 0, false
-}
-
 // add: POST .../add → 201 {}. Ids that exist already are skipped, as
-// Chroma does (§5.2); Sextant's Add refuses them, so they are left out.
+// Chroma does (§5.2); the batch is still validated whole and applied
+// atomically (sextant's AddSkipExisting).
 func (h *Handler) add(w http.ResponseWriter, r *http.Request) error {
 	c, b, err := h.readWrite(w, r, kindAdd)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	exists, err := existing(ctx, c, b.ids)
-	if err != nil {
-		return err
+	recs := make([]sextant.Record, len(b.ids))
+	for i := range b.ids {
+		recs[i] = b.record(i)
 	}
-	recs := make([]sextant.Record, 0, len(b.ids))
-	for i, id := range b.ids {
-		if !exists[id] {
-			recs = append(recs, b.record(i))
-		}
-	}
-	// A concurrent writer may add one of them in between: skip it too.
-	for len(recs) > 0 {
-		err = c.Add(ctx, recs)
-		i, raced := refusedFor(err, sextant.ErrAlreadyExists)
-		if !raced {
-			break
-		}
-		recs = append(recs[:i], recs[i+1:]...)
-	}
-	if err != nil {
+	if _, err := c.AddSkipExisting(r.Context(), recs); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, empty{})
 	return nil
 }
 
-// update: POST .../update → {}. Missing ids are ignored (§5.3).
+// update: POST .../update → {}. Missing ids are ignored (§5.3); one atomic
+// batch (sextant's UpdateIgnoreMissing).
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) error {
 	c, b, err := h.readWrite(w, r, kindUpdate)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	exists, err := existing(ctx, c, b.ids)
-	if err != nil {
-		return err
+	ups := make([]sextant.UpdateRecord, len(b.ids))
+	for i := range b.ids {
+		ups[i] = b.updateRecord(i)
 	}
-	ups := make([]sextant.UpdateRecord, 0, len(b.ids))
-	for i, id := range b.ids {
-		if exists[id] {
-			ups = append(ups, b.updateRecord(i))
-		}
-	}
-	for len(ups) > 0 {
-		err = c.Update(ctx, ups)
-		i, raced := refusedFor(err, sextant.ErrNotFound)
-		if !raced {
-			break
-		}
-		ups = append(ups[:i], ups[i+1:]...)
-	}
-	if err != nil {
+	if _, err := c.UpdateIgnoreMissing(r.Context(), ups); err != nil {
 		return err
 	}
 	return ok(w, empty{})
 }
 
 // upsert: POST .../upsert → {}. New ids are added; existing ones are
-// updated, their metadata merged, as Chroma does (§5.4).
+// updated, their metadata merged, as Chroma does (§5.4); one atomic batch
+// (sextant's UpsertMerge).
 func (h *Handler) upsert(w http.ResponseWriter, r *http.Request) error {
 	c, b, err := h.readWrite(w, r, kindUpsert)
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	// A concurrent writer can move an id between "new" and "existing"
-	// after the split; each retry re-splits. Adds and updates are each
-	// atomic; re-applying an update that already took effect is harmless.
-	for attempt := 0; ; attempt++ {
-		exists, err := existing(ctx, c, b.ids)
-		if err != nil {
-			return err
-		}
-		var adds []sextant.Record
-		var ups []sextant.UpdateRecord
-		for i, id := range b.ids {
-			if exists[id] {
-				ups = append(ups, b.updateRecord(i))
-			} else {
-				adds = append(adds, b.record(i))
-			}
-		}
-		if len(adds) > 0 {
-			err = c.Add(ctx, adds)
-			if _, raced := refusedFor(err, sextant.ErrAlreadyExists); raced && attempt < 8 {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		if len(ups) > 0 {
-			err = c.Update(ctx, ups)
-			if _, raced := refusedFor(err, sextant.ErrNotFound); raced && attempt < 8 {
-				continue
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return ok(w, empty{})
+	ups := make([]sextant.UpdateRecord, len(b.ids))
+	for i := range b.ids {
+		ups[i] = b.updateRecord(i)
 	}
+	if err := c.UpsertMerge(r.Context(), ups); err != nil {
+		return err
+	}
+	return ok(w, empty{})
 }
 
 // deleteRecords: POST .../delete → {"deleted": n} (§5.5).
