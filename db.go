@@ -292,6 +292,18 @@ func (db *DB) CreateTenant(name string) error {
 	return nil
 }
 
+// ListTenants returns the names of all tenants, sorted.
+func (db *DB) ListTenants() []string {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	out := make([]string, 0, len(db.mu.tenants))
+	for t := range db.mu.tenants {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // GetTenant returns nil if the tenant exists, else an ErrNotFound error.
 func (db *DB) GetTenant(name string) error {
 	db.mu.RLock()

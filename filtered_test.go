@@ -215,6 +215,10 @@ func TestFilterIndexesSurviveReopen(t *testing.T) {
 	}
 	add(0, 500)
 	require.NoError(t, c.Checkpoint())
+	st, err := c.Stats()
+	require.NoError(t, err)
+	require.Equal(t, int64(1), st.Checkpoints)
+	require.Greater(t, st.LastCheckpointSecs, 0.0)
 	add(500, 800) // in the WAL only
 	require.NoError(t, c.Update(ctx, []UpdateRecord{{ID: "3", Metadata: Metadata{"g": 99}}}))
 	_, err = c.Delete(ctx, []string{"13", "23"})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -52,6 +53,7 @@ func (c *Collection) Checkpoint() error {
 func (c *Collection) checkpoint() error {
 	c.ckptMu.Lock()
 	defer c.ckptMu.Unlock()
+	start := time.Now()
 
 	c.writeMu.Lock()
 	seg, err := c.wal.Rotate()
@@ -88,7 +90,9 @@ func (c *Collection) checkpoint() error {
 	if err := c.wal.RemoveBefore(seg); err != nil {
 		return fmt.Errorf("remove WAL before segment %d: %w", seg, err)
 	}
-	c.log.Debug("checkpoint written", "n", n, "wal_segment", seg)
+	c.ckpts.Add(1)
+	c.ckptDur.Store(int64(time.Since(start)))
+	c.log.Debug("checkpoint written", "n", n, "wal_segment", seg, "duration", time.Since(start))
 	return nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -97,6 +98,8 @@ type Collection struct {
 	bg      sync.WaitGroup
 	ckptMu  sync.Mutex // one checkpoint at a time
 	ckptRun atomic.Bool
+	ckpts   atomic.Int64
+	ckptDur atomic.Int64 // nanoseconds of the last checkpoint
 	buildWG sync.WaitGroup
 
 	pool sync.Pool // *[]vec.Neighbor
@@ -287,6 +290,10 @@ type Stats struct {
 	Dim         int
 	WALBytes    int64
 	Checkpoint  uint64
+	// Checkpoints written by this process, and the duration of the last one
+	// (snapshot under the writer lock + write to disk).
+	Checkpoints        int64
+	LastCheckpointSecs float64
 }
 
 // Stats returns the collection's current figures.
@@ -296,7 +303,8 @@ func (c *Collection) Stats() Stats {
 	c.writeMu.Unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	s := Stats{Live: int(c.mu.live.GetCardinality()), Slots: int(c.mu.nextSlot), Dim: c.mu.dim, WALBytes: walBytes, Checkpoint: n, Mode: "exact"}
+	s := Stats{Live: int(c.mu.live.GetCardinality()), Slots: int(c.mu.nextSlot), Dim: c.mu.dim, WALBytes: walBytes, Checkpoint: n, Mode: "exact",
+		Checkpoints: c.ckpts.Load(), LastCheckpointSecs: time.Duration(c.ckptDur.Load()).Seconds()}
 	if c.mu.vectors != nil {
 		s.VectorBytes = c.mu.vectors.Bytes()
 	}
