@@ -27,8 +27,10 @@ type serveConfig struct {
 	server  server.Config // Logger is taken from logger
 	logger  *slog.Logger
 	// onListen, if set, is called with the bound address once the listener
-	// is open (the port is known even for ":0").
+	// is open (the port is known even for ":0"), before the database is.
 	onListen func(net.Addr)
+	// open opens the database; nil: sextant.Open. Tests delay or fail it.
+	open func(dir string, opts *sextant.Options) (*sextant.DB, error)
 }
 
 // shutdownTimeout bounds how long in-flight requests may take to finish on
@@ -177,7 +179,10 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Serve the database over HTTP (Chroma-compatible API)",
 		Long: `Serve opens the database in --data (created if needed) and serves Chroma's HTTP API v2
-on --addr, plus /healthz, /readyz, /metrics and /openapi.json, until SIGINT or SIGTERM;
+on --addr, plus /healthz, /readyz, /metrics and /openapi.json, until SIGINT or SIGTERM.
+It listens before the database is open: while the collections recover, /healthz answers
+200, /readyz 503 and the API 503 ({"error":"ServiceUnavailable",...}); if the database
+cannot be opened it logs why and exits non-zero. On SIGINT or SIGTERM
 then it stops accepting requests, waits for those in flight (at most ` + shutdownTimeout.String() + `)
 and closes the database, which makes every acknowledged write durable and checkpoints.
 
@@ -202,49 +207,111 @@ line wins.`,
 	return cmd
 }
 
-// runServe serves until ctx is done, then shuts the server down (which
-// drains requests and closes the DB).
+// runServe listens, then opens the database while already answering
+// /healthz (200) and /readyz (503, like the API) so that a slow recovery is
+// visible; once the database is open the server is ready. It serves until
+// ctx is done, then shuts the server down (which drains requests and closes
+// the DB). A failure to open the database is logged and returned.
 func runServe(ctx context.Context, cfg serveConfig) error {
 	log := cfg.logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	db, err := sextant.Open(cfg.dataDir, &sextant.Options{Logger: log})
-	if err != nil {
-		return fmt.Errorf("open database %s: %w", cfg.dataDir, err)
+	open := cfg.open
+	if open == nil {
+		open = sextant.Open
 	}
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
-		return errors.Join(fmt.Errorf("listen on %s: %w", cfg.addr, err), db.Close())
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	scfg := cfg.server
 	scfg.Logger = log
 	if scfg.Version == "" {
 		scfg.Version = Version
 	}
-	srv := server.New(db, scfg)
-	log.Info("serving", "addr", "http://"+ln.Addr().String(), "data", cfg.dataDir, "version", Version,
+	srv := server.NewPending(scfg)
+	log.Info("listening", "addr", "http://"+ln.Addr().String(), "data", cfg.dataDir, "version", Version,
 		"api_keys", len(scfg.APIKeys), "cors_origins", len(scfg.CORSOrigins))
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
 	if cfg.onListen != nil {
 		cfg.onListen(ln.Addr())
 	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
 
-	var errList []error
-	select {
-	case err := <-serveErr: // failed without being asked to stop
-		errList = append(errList, fmt.Errorf("serve: %w", err))
-		if err := srv.Shutdown(context.Background()); err != nil {
-			errList = append(errList, err)
-		}
-	case <-ctx.Done():
-		log.Info("shutting down", "timeout", shutdownTimeout)
+	type opened struct {
+		db  *sextant.DB
+		err error
+	}
+	openDone := make(chan opened, 1)
+	start := time.Now()
+	log.Info("opening database", "data", cfg.dataDir)
+	go func() {
+		db, err := open(cfg.dataDir, &sextant.Options{Logger: log})
+		openDone <- opened{db, err}
+	}()
+
+	// stop shuts the server down within shutdownTimeout.
+	stop := func(errList []error) []error {
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			errList = append(errList, err)
 		}
-		cancel()
+		return errList
+	}
+	var errList []error
+	select {
+	case o := <-openDone:
+		if o.err != nil {
+			err := fmt.Errorf("open database %s: %w", cfg.dataDir, o.err)
+			log.Error("cannot open the database", "data", cfg.dataDir, "err", o.err)
+			errList = stop([]error{err})
+			if err := <-serveErr; err != nil {
+				errList = append(errList, fmt.Errorf("serve: %w", err))
+			}
+			return errors.Join(errList...)
+		}
+		if err := srv.Ready(o.db); err != nil { // unreachable: nothing shut srv down
+			return errors.Join(err, o.db.Close())
+		}
+		log.Info("serving", "addr", "http://"+ln.Addr().String(), "open_duration", time.Since(start).Round(time.Millisecond))
+	case err := <-serveErr: // failed while the database was opening
+		errList = append(errList, fmt.Errorf("serve: %w", err))
+		errList = stop(errList)
+		if o := <-openDone; o.err == nil {
+			if err := o.db.Close(); err != nil {
+				errList = append(errList, fmt.Errorf("close database: %w", err))
+			}
+		}
+		return errors.Join(errList...)
+	case <-ctx.Done():
+		log.Info("stopped while the database was opening; waiting for it to open, then closing it")
+		errList = stop(errList)
+		if err := <-serveErr; err != nil {
+			errList = append(errList, fmt.Errorf("serve: %w", err))
+		}
+		o := <-openDone
+		if o.err != nil {
+			errList = append(errList, fmt.Errorf("open database %s: %w", cfg.dataDir, o.err))
+		} else if err := o.db.Close(); err != nil {
+			errList = append(errList, fmt.Errorf("close database: %w", err))
+		}
+		if err := errors.Join(errList...); err != nil {
+			log.Error("stopped with errors", "err", err)
+			return err
+		}
+		log.Info("stopped")
+		return nil
+	}
+
+	select {
+	case err := <-serveErr: // failed without being asked to stop
+		errList = append(errList, fmt.Errorf("serve: %w", err))
+		errList = stop(errList)
+	case <-ctx.Done():
+		log.Info("shutting down", "timeout", shutdownTimeout)
+		errList = stop(errList)
 		if err := <-serveErr; err != nil {
 			errList = append(errList, fmt.Errorf("serve: %w", err))
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sextantdb/sextant"
 	"github.com/sextantdb/sextant/internal/server"
 )
 
@@ -73,6 +75,9 @@ func TestServe(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Content-Type"), b
 	}
 
+	// Serve listens before the database is open: wait until it is ready.
+	require.Eventually(t, func() bool { c, _, _ := get("/readyz"); return c == http.StatusOK },
+		30*time.Second, 5*time.Millisecond)
 	before := time.Now().UnixNano()
 	code, ctype, body := get("/api/v2/heartbeat")
 	require.Equal(t, http.StatusOK, code)
@@ -110,6 +115,102 @@ func TestServe(t *testing.T) {
 	require.Contains(t, logs.String(), "stopped")
 	_, err = os.Stat(filepath.Join(dir, "catalog.json"))
 	require.NoError(t, err, "the database was created in --data")
+}
+
+// TestServeReadyAfterOpen: serve listens before the database is open and is
+// not ready (nor is the API) until Open returns.
+func TestServeReadyAfterOpen(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	release := make(chan struct{})
+	addrc := make(chan net.Addr, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, serveConfig{
+			dataDir: dir, addr: "127.0.0.1:0",
+			logger:   slog.New(slog.NewTextHandler(&logs, nil)),
+			onListen: func(a net.Addr) { addrc <- a },
+			open: func(dir string, opts *sextant.Options) (*sextant.DB, error) {
+				<-release // a long recovery
+				return sextant.Open(dir, opts)
+			},
+		})
+	}()
+	base := "http://" + (<-addrc).String()
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	get := func(path string) (int, string) {
+		t.Helper()
+		resp, err := client.Get(base + path)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, _ := get("/healthz")
+	require.Equal(t, http.StatusOK, code)
+	code, body := get("/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, code, body)
+	code, body = get("/api/v2/tenants/default_tenant/databases/default_database/collections")
+	require.Equal(t, http.StatusServiceUnavailable, code)
+	require.JSONEq(t, `{"error":"ServiceUnavailable","message":"database is recovering"}`, body)
+
+	close(release)
+	require.Eventually(t, func() bool { c, _ := get("/readyz"); return c == http.StatusOK },
+		30*time.Second, 10*time.Millisecond)
+	code, body = get("/api/v2/tenants/default_tenant/databases/default_database/collections")
+	require.Equal(t, http.StatusOK, code, body)
+
+	client.CloseIdleConnections()
+	cancel()
+	require.NoError(t, <-done, logs.String())
+	require.Contains(t, logs.String(), "open_duration")
+}
+
+// TestServeOpenError: a database that cannot be opened is logged and
+// returned (the command exits non-zero); the listener is closed.
+func TestServeOpenError(t *testing.T) {
+	var logs syncBuffer
+	err := runServe(context.Background(), serveConfig{
+		dataDir: "/nonexistent/data", addr: "127.0.0.1:0",
+		logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		open: func(string, *sextant.Options) (*sextant.DB, error) {
+			return nil, errors.New("catalog is corrupt")
+		},
+	})
+	require.ErrorContains(t, err, "open database /nonexistent/data: catalog is corrupt")
+	require.Contains(t, logs.String(), "cannot open the database")
+}
+
+// TestServeStopWhileOpening: a signal during recovery stops the listener at
+// once, waits for Open and closes the database cleanly.
+func TestServeStopWhileOpening(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	opening := make(chan struct{})
+	release := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- runServe(ctx, serveConfig{
+			dataDir: dir, addr: "127.0.0.1:0", logger: slog.New(slog.DiscardHandler),
+			open: func(dir string, opts *sextant.Options) (*sextant.DB, error) {
+				close(opening)
+				<-release
+				return sextant.Open(dir, opts)
+			},
+		})
+	}()
+	<-opening
+	cancel()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	require.NoError(t, <-done)
+	_, err := os.Stat(filepath.Join(dir, "catalog.json"))
+	require.NoError(t, err)
 }
 
 func TestServeListenError(t *testing.T) {

@@ -11,19 +11,30 @@
 //   - GET /readyz: 200 once the database is open and every collection
 //     recovered, 503 before that and while shutting down.
 //   - GET /metrics: Prometheus metrics from the server's own registry (no
-//     global state): requests and latency per route pattern and status,
-//     records and WAL bytes per collection (read at scrape time), Go and
-//     process metrics.
+//     global state): requests and latency per route pattern and status;
+//     per collection of every tenant (DB.ListTenants, read at scrape time)
+//     its records, WAL bytes, memory, checkpoints written
+//     (sextant_collection_checkpoints_total) and the duration of the last one
+//     (sextant_collection_last_checkpoint_seconds); Go and process metrics.
 //   - GET /openapi.json: an OpenAPI 3.1 description of every route above,
 //     embedded in the binary (openapi.json beside this file; a test checks
 //     it against the mux).
+//
+// # Starting before the database is open
+//
+// New takes an open DB and is ready at once. NewPending makes a server with
+// no DB yet, so a process can listen while sextant.Open recovers the
+// collections: /healthz answers 200, /readyz 503, /metrics and
+// /openapi.json as usual, and every other route 503 in Chroma's error shape
+// ({"error":"ServiceUnavailable","message":"database is recovering"}, with
+// Retry-After) until Ready hands it the DB.
 //
 // # Middleware
 //
 // From the outside in: request logging and metrics (log/slog: method, route
 // pattern, status, duration), panic recovery (500, logged with the stack),
-// CORS for an allow-list of origins, API-key authentication, and a
-// request-body limit (413 with Chroma's error shape). Errors the server
+// CORS for an allow-list of origins, API-key authentication, the readiness
+// gate (503 before Ready), and a request-body limit (413 with Chroma's error shape). Errors the server
 // itself produces use Chroma's shape {"error": name, "message": text}.
 //
 // # Authentication
@@ -44,6 +55,7 @@
 //
 // # Concurrency
 //
-// Server is safe for concurrent use once New returns. Serve may be called
-// once; Shutdown may be called from any goroutine, once.
+// Server is safe for concurrent use once New or NewPending returns. Serve
+// may be called once; Ready and Shutdown may be called from any goroutine,
+// once each; Ready after Shutdown began is refused (ErrShuttingDown).
 package server

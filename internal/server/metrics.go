@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,71 +57,30 @@ func (s *Server) metricsHandler() http.HandlerFunc {
 	return h.ServeHTTP
 }
 
-// tenantSet is the tenants the collection collector walks. The root package
-// has no way to list tenants, so the set starts with the default tenant and
-// grows with every tenant a successful request names in its path.
-type tenantSet struct {
-	mu struct {
-		sync.Mutex
-		names map[string]bool
-	}
-}
-
-func newTenantSet(names ...string) *tenantSet {
-	t := &tenantSet{}
-	t.mu.names = map[string]bool{}
-	for _, n := range names {
-		t.mu.names[n] = true
-	}
-	return t
-}
-
-const tenantsPrefix = "/api/v2/tenants/"
-
-// noteFromPath adds the tenant of a /api/v2/tenants/{tenant}/... path.
-func (t *tenantSet) noteFromPath(path string) {
-	rest, ok := strings.CutPrefix(path, tenantsPrefix)
-	if !ok {
-		return
-	}
-	name, _, _ := strings.Cut(rest, "/")
-	if name == "" {
-		return
-	}
-	t.mu.Lock()
-	t.mu.names[name] = true
-	t.mu.Unlock()
-}
-
-func (t *tenantSet) list() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]string, 0, len(t.mu.names))
-	for n := range t.mu.names {
-		out = append(out, n)
-	}
-	return out
-}
-
-// collectionCollector reads every collection's figures at scrape time.
+// collectionCollector reads every collection's figures at scrape time,
+// walking every tenant, database and collection of the DB.
 type collectionCollector struct {
-	db      *sextant.DB
-	tenants *tenantSet
-	log     *slog.Logger
+	db  func() *sextant.DB // nil until the database is open
+	log *slog.Logger
 
-	records, walBytes, memBytes *prometheus.Desc
+	records, walBytes, memBytes, checkpoints, lastCheckpoint *prometheus.Desc
 }
 
-func newCollectionCollector(db *sextant.DB, tenants *tenantSet, log *slog.Logger) *collectionCollector {
+func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collectionCollector {
 	labels := []string{"tenant", "database", "collection"}
 	return &collectionCollector{
-		db: db, tenants: tenants, log: log,
+		db: db, log: log,
 		records: prometheus.NewDesc("sextant_collection_records",
 			"Live records in the collection.", labels, nil),
 		walBytes: prometheus.NewDesc("sextant_collection_wal_bytes",
 			"Bytes of write-ahead log not yet covered by a checkpoint.", labels, nil),
 		memBytes: prometheus.NewDesc("sextant_collection_memory_bytes",
 			"Memory held by the collection's vectors, graph and payload indexes.", labels, nil),
+		checkpoints: prometheus.NewDesc("sextant_collection_checkpoints_total",
+			"Checkpoints of the collection written by this process.", labels, nil),
+		lastCheckpoint: prometheus.NewDesc("sextant_collection_last_checkpoint_seconds",
+			"Duration of the collection's last checkpoint (snapshot under the writer lock and write to disk); 0 before the first.",
+			labels, nil),
 	}
 }
 
@@ -132,17 +89,23 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.records
 	ch <- c.walBytes
 	ch <- c.memBytes
+	ch <- c.checkpoints
+	ch <- c.lastCheckpoint
 }
 
 // Collect implements prometheus.Collector.
 func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
-	for _, tenant := range c.tenants.list() {
-		dbs, err := c.db.ListDatabases(tenant, 0, 0)
+	db := c.db()
+	if db == nil {
+		return // still opening
+	}
+	for _, tenant := range db.ListTenants() {
+		dbs, err := db.ListDatabases(tenant, 0, 0)
 		if err != nil {
-			continue // deleted tenant, or the DB is closed
+			continue // deleted meanwhile, or the DB is closed
 		}
 		for _, d := range dbs {
-			colls, err := c.db.Database(tenant, d.Name).ListCollections(0, 0)
+			colls, err := db.Database(tenant, d.Name).ListCollections(0, 0)
 			if err != nil {
 				continue
 			}
@@ -158,6 +121,8 @@ func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.walBytes, prometheus.GaugeValue, float64(st.WALBytes), lv...)
 				ch <- prometheus.MustNewConstMetric(c.memBytes, prometheus.GaugeValue,
 					float64(st.VectorBytes+st.GraphBytes+st.IndexBytes), lv...)
+				ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(st.Checkpoints), lv...)
+				ch <- prometheus.MustNewConstMetric(c.lastCheckpoint, prometheus.GaugeValue, st.LastCheckpointSecs, lv...)
 			}
 		}
 	}

@@ -54,7 +54,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) instrument(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		_, route := s.mux.Handler(r)
+		_, route := s.mux.Load().Handler(r)
 		r = r.WithContext(context.WithValue(r.Context(), routeKey{}, route))
 		sw := &statusWriter{ResponseWriter: w}
 		defer func() {
@@ -68,9 +68,6 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 				label = "unmatched"
 			}
 			s.metrics.observe(label, status, d)
-			if status < 400 {
-				s.tenants.noteFromPath(r.URL.Path)
-			}
 			level := slog.LevelInfo
 			if status >= 500 && status != http.StatusNotImplemented {
 				level = slog.LevelWarn

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -89,47 +91,60 @@ func (c *Config) ensureDefaults() {
 //
 // Server is safe for concurrent use.
 type Server struct {
-	db      *sextant.DB
 	cfg     Config
 	log     *slog.Logger
-	mux     *http.ServeMux
 	handler http.Handler
 	http    *http.Server
 	reg     *prometheus.Registry
 	metrics *httpMetrics
-	tenants *tenantSet
 
-	// own are the patterns the server registers itself (not the Chroma API).
-	own []string
+	// db is nil until the database is open (see NewPending and Ready).
+	db atomic.Pointer[sextant.DB]
+	// mux routes every request. Before Ready it is built on a nil DB: it
+	// names the route of a request but the Chroma handlers behind it are
+	// never called (gate answers 503 first); Ready swaps in one on the DB.
+	mux atomic.Pointer[http.ServeMux]
 
+	// mu orders Ready against Shutdown, so that a DB handed over while the
+	// server shuts down is refused rather than leaked.
+	mu           sync.Mutex
 	ready        atomic.Bool
 	shuttingDown atomic.Bool
 }
+
+// ownRoutes are the patterns the server registers itself (not the Chroma
+// API); they answer while the database is still opening.
+var ownRoutes = []string{"GET /healthz", "GET /readyz", "GET /metrics", "GET /openapi.json"}
 
 // New returns a server for db, which it owns from now on: Shutdown closes
 // it. db is open (and every collection recovered) when Open returns, so the
 // server is ready at once.
 func New(db *sextant.DB, cfg Config) *Server {
+	s := NewPending(cfg)
+	if err := s.Ready(db); err != nil {
+		panic(err) // unreachable: nothing can have shut s down yet
+	}
+	return s
+}
+
+// NewPending returns a server whose database is not open yet: until Ready,
+// /healthz answers 200, /readyz 503, /metrics and /openapi.json as usual,
+// and every other route 503 in Chroma's error shape ("ServiceUnavailable",
+// "database is recovering"). It lets a process listen, and answer probes,
+// while sextant.Open recovers the collections.
+func NewPending(cfg Config) *Server {
 	cfg.ensureDefaults()
 	s := &Server{
-		db:      db,
-		cfg:     cfg,
-		log:     cfg.Logger,
-		mux:     http.NewServeMux(),
-		reg:     prometheus.NewRegistry(),
-		tenants: newTenantSet(sextant.DefaultTenant),
+		cfg: cfg,
+		log: cfg.Logger,
+		reg: prometheus.NewRegistry(),
 	}
+	s.mux.Store(s.newMux(nil))
 	s.metrics = newHTTPMetrics(s.reg)
-	s.reg.MustRegister(newCollectionCollector(db, s.tenants, s.log))
+	s.reg.MustRegister(newCollectionCollector(s.db.Load, s.log))
 	registerRuntimeCollectors(s.reg)
 
-	registerAPI(s.mux, db, cfg)
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
-	s.handle("GET /metrics", s.metricsHandler())
-	s.handle("GET /openapi.json", serveOpenAPI)
-
-	s.handler = s.instrument(s.recoverPanics(s.cors(s.authenticate(s.limitBody(s.mux)))))
+	s.handler = s.instrument(s.recoverPanics(s.cors(s.authenticate(s.gate(s.limitBody(s.dispatch()))))))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -138,13 +153,67 @@ func New(db *sextant.DB, cfg Config) *Server {
 		IdleTimeout:       cfg.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	s.ready.Store(true)
 	return s
 }
 
-func (s *Server) handle(pattern string, h http.HandlerFunc) {
-	s.mux.Handle(pattern, h)
-	s.own = append(s.own, pattern)
+// ErrShuttingDown is Ready's error once Shutdown has begun.
+var ErrShuttingDown = errors.New("server: shutting down")
+
+// Ready hands the server its open database, which it owns from now on
+// (Shutdown closes it), and makes it ready. It returns ErrShuttingDown, and
+// keeps nothing, when Shutdown has begun: the caller then closes db.
+func (s *Server) Ready(db *sextant.DB) error {
+	if db == nil {
+		return errors.New("server: Ready with a nil DB")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shuttingDown.Load() {
+		return ErrShuttingDown
+	}
+	if s.db.Load() != nil {
+		return errors.New("server: Ready called twice")
+	}
+	s.db.Store(db)
+	s.mux.Store(s.newMux(db))
+	s.ready.Store(true)
+	return nil
+}
+
+// newMux returns a mux with the Chroma API on db (nil: routes only) and the
+// server's own routes.
+func (s *Server) newMux(db *sextant.DB) *http.ServeMux {
+	mux := http.NewServeMux()
+	registerAPI(mux, db, s.cfg)
+	own := map[string]http.HandlerFunc{
+		"GET /healthz":      s.healthz,
+		"GET /readyz":       s.readyz,
+		"GET /metrics":      s.metricsHandler(),
+		"GET /openapi.json": serveOpenAPI,
+	}
+	for _, p := range ownRoutes {
+		mux.Handle(p, own[p])
+	}
+	return mux
+}
+
+// dispatch serves the request with the current mux.
+func (s *Server) dispatch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mux.Load().ServeHTTP(w, r)
+	})
+}
+
+// gate answers 503 on every route but the server's own until Ready.
+func (s *Server) gate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.ready.Load() || slices.Contains(ownRoutes, routeOf(r)) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "ServiceUnavailable", "database is recovering")
+	})
 }
 
 // Handler returns the server's whole HTTP handler, middleware included (for
@@ -161,9 +230,12 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops the server: it marks it not ready, stops accepting
 // connections, waits for in-flight requests until ctx ends (then closes the
-// connections left), and closes the DB. It returns every error met.
+// connections left), and closes the DB if Ready handed it one. It returns
+// every error met.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
 	s.shuttingDown.Store(true)
+	s.mu.Unlock()
 	var errList []error
 	if err := s.http.Shutdown(ctx); err != nil {
 		errList = append(errList, fmt.Errorf("drain HTTP requests: %w", err))
@@ -171,8 +243,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			errList = append(errList, fmt.Errorf("close HTTP connections: %w", err))
 		}
 	}
-	if err := s.db.Close(); err != nil {
-		errList = append(errList, fmt.Errorf("close database: %w", err))
+	if db := s.db.Load(); db != nil {
+		if err := db.Close(); err != nil {
+			errList = append(errList, fmt.Errorf("close database: %w", err))
+		}
 	}
 	return errors.Join(errList...)
 }

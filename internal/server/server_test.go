@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -193,7 +195,7 @@ func TestReadyz(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	s := newTestServer(t, Config{})
 	h := s.Handler()
-	c, err := s.db.Default().CreateCollection("metrics_coll", nil)
+	c, err := s.db.Load().Default().CreateCollection("metrics_coll", nil)
 	require.NoError(t, err)
 	require.NoError(t, c.Add(context.Background(), []sextant.Record{
 		{ID: "a", Embedding: []float32{1, 2}}, {ID: "b", Embedding: []float32{3, 4}},
@@ -213,11 +215,110 @@ func TestMetrics(t *testing.T) {
 	require.Contains(t, m, "process_resident_memory_bytes ")
 }
 
+// TestMetricsEveryTenantAndCheckpoints: the collection figures cover every
+// tenant of the DB, including one no request has named, and the checkpoint
+// count and duration come from the collection's stats.
+func TestMetricsEveryTenantAndCheckpoints(t *testing.T) {
+	s := newTestServer(t, Config{})
+	h := s.Handler()
+	db := s.db.Load()
+	// Created through the Go API: no HTTP request names this tenant.
+	require.NoError(t, db.CreateTenant("quiet_tenant"))
+	require.NoError(t, db.CreateDatabase("quiet_tenant", "quiet_db"))
+	c, err := db.Database("quiet_tenant", "quiet_db").CreateCollection("quiet_coll", nil)
+	require.NoError(t, err)
+	require.NoError(t, c.Add(context.Background(), []sextant.Record{
+		{ID: "a", Embedding: []float32{1, 2}}, {ID: "b", Embedding: []float32{3, 4}}, {ID: "c", Embedding: []float32{5, 6}},
+	}))
+	lbl := `{collection="quiet_coll",database="quiet_db",tenant="quiet_tenant"}`
+
+	m := string(do(t, h, "GET", "/metrics", nil).body)
+	require.Contains(t, m, "sextant_collection_records"+lbl+" 3")
+	require.Contains(t, m, "# TYPE sextant_collection_checkpoints_total counter")
+	require.Contains(t, m, "# TYPE sextant_collection_last_checkpoint_seconds gauge")
+	require.Contains(t, m, "sextant_collection_checkpoints_total"+lbl+" 0")
+	require.Contains(t, m, "sextant_collection_last_checkpoint_seconds"+lbl+" 0")
+
+	require.NoError(t, c.Checkpoint())
+	require.NoError(t, c.Add(context.Background(), []sextant.Record{{ID: "d", Embedding: []float32{7, 8}}}))
+	require.NoError(t, c.Checkpoint())
+	st, err := c.Stats()
+	require.NoError(t, err)
+	require.EqualValues(t, 2, st.Checkpoints)
+	require.Positive(t, st.LastCheckpointSecs)
+
+	m = string(do(t, h, "GET", "/metrics", nil).body)
+	require.Contains(t, m, "sextant_collection_checkpoints_total"+lbl+" 2")
+	var secs float64
+	for _, line := range strings.Split(m, "\n") {
+		if v, ok := strings.CutPrefix(line, "sextant_collection_last_checkpoint_seconds"+lbl+" "); ok {
+			_, err := fmt.Sscan(v, &secs)
+			require.NoError(t, err)
+		}
+	}
+	require.Positive(t, secs, "last checkpoint duration exported")
+}
+
+// TestPendingUntilReady: a server made before its DB is open answers the
+// probes, 503 on the API in Chroma's error shape, and serves once Ready.
+func TestPendingUntilReady(t *testing.T) {
+	s := NewPending(Config{Logger: slog.New(slog.DiscardHandler), APIKeys: []Key{{Token: "k"}}})
+	h := s.Handler()
+	require.Equal(t, http.StatusOK, do(t, h, "GET", "/healthz", nil).code)
+	r := do(t, h, "GET", "/readyz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.code)
+	require.Equal(t, "recovering\n", string(r.body))
+	r = do(t, h, "GET", "/metrics", nil, "x-chroma-token", "k")
+	require.Equal(t, http.StatusOK, r.code)
+	require.NotContains(t, string(r.body), "sextant_collection_records{")
+	require.Equal(t, http.StatusOK, do(t, h, "GET", "/openapi.json", nil, "x-chroma-token", "k").code)
+	// The API is gated, after authentication.
+	require.Equal(t, http.StatusUnauthorized, do(t, h, "GET", colls, nil).code)
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", colls, ""},
+		{"POST", colls, `{"name":"early"}`},
+		{"GET", "/api/v2/version", ""},
+		{"GET", "/api/v2/nowhere", ""},
+	} {
+		var body io.Reader
+		if c.body != "" {
+			body = strings.NewReader(c.body)
+		}
+		r := do(t, h, c.method, c.path, body, "x-chroma-token", "k")
+		requireChromaError(t, r, http.StatusServiceUnavailable)
+		require.JSONEq(t, `{"error":"ServiceUnavailable","message":"database is recovering"}`, string(r.body))
+		require.Equal(t, "1", r.hdr.Get("Retry-After"))
+	}
+
+	db, err := sextant.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	require.NoError(t, s.Ready(db))
+	require.Error(t, s.Ready(db), "a second Ready is refused")
+	require.Equal(t, http.StatusOK, do(t, h, "GET", "/readyz", nil).code)
+	r = do(t, h, "POST", colls, strings.NewReader(`{"name":"later"}`), "x-chroma-token", "k")
+	require.Equal(t, http.StatusOK, r.code, string(r.body))
+	m := string(do(t, h, "GET", "/metrics", nil, "x-chroma-token", "k").body)
+	require.Contains(t, m, `sextant_collection_records{collection="later",database="default_database",tenant="default_tenant"} 0`)
+	require.NoError(t, s.Shutdown(context.Background()))
+}
+
+// TestPendingShutdown: shutting down before Ready works, and a DB handed
+// over afterwards is refused (the caller closes it).
+func TestPendingShutdown(t *testing.T) {
+	s := NewPending(Config{})
+	require.NoError(t, s.Shutdown(context.Background()))
+	db, err := sextant.Open(t.TempDir(), nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, s.Ready(db), ErrShuttingDown)
+	require.NoError(t, db.Close())
+	require.Equal(t, http.StatusServiceUnavailable, do(t, s.Handler(), "GET", "/readyz", nil).code)
+}
+
 func TestPanicRecovery(t *testing.T) {
 	var logs bytes.Buffer
 	var mu sync.Mutex
 	s := newTestServer(t, Config{Logger: slog.New(slog.NewTextHandler(&lockedWriter{&mu, &logs}, nil))})
-	s.mux.HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	s.mux.Load().HandleFunc("GET /test/panic", func(http.ResponseWriter, *http.Request) { panic("boom") })
 	requireChromaError(t, do(t, s.Handler(), "GET", "/test/panic", nil), http.StatusInternalServerError)
 	mu.Lock()
 	defer mu.Unlock()
@@ -287,7 +388,7 @@ func TestOpenAPI(t *testing.T) {
 				j := strings.Index(concrete[i:], "}")
 				concrete = concrete[:i] + "p0123" + concrete[i+j+1:]
 			}
-			_, got := s.mux.Handler(httptest.NewRequest(method, concrete, nil))
+			_, got := s.mux.Load().Handler(httptest.NewRequest(method, concrete, nil))
 			want := method + " " + path
 			if got != want {
 				require.True(t, strings.HasPrefix(got, method+" ") && strings.HasSuffix(got, "}"),
@@ -296,7 +397,7 @@ func TestOpenAPI(t *testing.T) {
 			covered[got] = true
 		}
 	}
-	for _, p := range append(s.own, apiPatterns(t)...) {
+	for _, p := range append(slices.Clone(ownRoutes), apiPatterns(t)...) {
 		require.True(t, covered[p], "route %q is registered but not in openapi.json", p)
 	}
 }
@@ -304,7 +405,7 @@ func TestOpenAPI(t *testing.T) {
 func TestShutdownDrains(t *testing.T) {
 	s := newTestServer(t, Config{})
 	started, release := make(chan struct{}), make(chan struct{})
-	s.mux.HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
+	s.mux.Load().HandleFunc("GET /test/slow", func(w http.ResponseWriter, _ *http.Request) {
 		close(started)
 		<-release
 		_, _ = w.Write([]byte("done"))
@@ -346,7 +447,7 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("Shutdown returned (%v) with a request in flight", err)
 	case <-time.After(200 * time.Millisecond):
 	}
-	_, err = s.db.Default().ListCollections(0, 0)
+	_, err = s.db.Load().Default().ListCollections(0, 0)
 	require.NoError(t, err, "the DB is still open while a request is in flight")
 
 	close(release)
@@ -355,7 +456,7 @@ func TestShutdownDrains(t *testing.T) {
 	require.Equal(t, "done", res.body)
 	require.NoError(t, <-shut)
 	require.NoError(t, <-serveErr)
-	_, err = s.db.Default().ListCollections(0, 0)
+	_, err = s.db.Load().Default().ListCollections(0, 0)
 	require.ErrorIs(t, err, sextant.ErrClosed, "Shutdown closes the DB")
 	_, err = http.Get(base + "/healthz")
 	require.Error(t, err, "no new connections after Shutdown")
@@ -364,7 +465,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestShutdownTimeout(t *testing.T) {
 	s := newTestServer(t, Config{})
 	started := make(chan struct{})
-	s.mux.HandleFunc("GET /test/stuck", func(_ http.ResponseWriter, r *http.Request) {
+	s.mux.Load().HandleFunc("GET /test/stuck", func(_ http.ResponseWriter, r *http.Request) {
 		close(started)
 		<-r.Context().Done()
 	})
@@ -384,6 +485,6 @@ func TestShutdownTimeout(t *testing.T) {
 	err = s.Shutdown(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
-	_, err = s.db.Default().ListCollections(0, 0)
+	_, err = s.db.Load().Default().ListCollections(0, 0)
 	require.ErrorIs(t, err, sextant.ErrClosed, "the DB is closed even when draining timed out")
 }
