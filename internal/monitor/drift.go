@@ -1,0 +1,551 @@
+package monitor
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/sextantdb/sextant/internal/vec"
+)
+
+// Severity ranks a Finding. The order is the doctor's exit status order.
+type Severity uint8
+
+// Severities, least first.
+const (
+	Info Severity = iota
+	Warning
+	Critical
+)
+
+// String returns info, warning or critical.
+func (s Severity) String() string {
+	switch s {
+	case Info:
+		return "info"
+	case Warning:
+		return "warning"
+	case Critical:
+		return "critical"
+	}
+	return fmt.Sprintf("severity(%d)", uint8(s))
+}
+
+// MarshalText encodes the severity by name (for JSON).
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Finding codes.
+const (
+	CodeNotNormalized         = "not_normalized"
+	CodeNormShift             = "norm_shift"
+	CodeDirectionShift        = "direction_shift"
+	CodeQueryNormOutlier      = "query_norm_outlier"
+	CodeQueryDirectionOutlier = "query_direction_outlier"
+	CodeResultDistanceHigh    = "result_distance_high"
+)
+
+// Finding is one thing the monitor noticed, with the figures behind it.
+type Finding struct {
+	Severity Severity           `json:"severity"`
+	Code     string             `json:"code"`
+	Message  string             `json:"message"`
+	Figures  map[string]float64 `json:"figures"`
+}
+
+// Defaults of DriftOptions.
+const (
+	DefaultMinBaseline         = 500
+	DefaultMinBatch            = 20
+	DefaultUnitTolerance       = 1e-3
+	DefaultUnitHistoryShare    = 0.99
+	DefaultNonUnitShare        = 0.01
+	DefaultDirectionCos        = 0.5
+	DefaultMinDirectionSignal  = 0.8
+	DefaultNormShiftSigma      = 1.0
+	DefaultKSCoefficient       = 1.95 // α = 0.001
+	DefaultMinKS               = 0.2
+	DefaultQuerySigma          = 6.0
+	DefaultQueryWindow         = 200
+	DefaultQueryOutlierShare   = 0.2
+	DefaultResultDistanceMax   = 1.5
+	DefaultResultDistanceShare = 0.01
+	DefaultResultWindow        = 1000
+)
+
+// DriftOptions configure a Drift. Zero fields take the defaults.
+type DriftOptions struct {
+	// MinBaseline: vectors in the history before any batch or query is
+	// judged (DefaultMinBaseline). MinBatch: batches smaller than this are
+	// judged for normalization only (DefaultMinBatch).
+	MinBaseline int
+	MinBatch    int
+	// UnitTolerance: a norm within 1 ± UnitTolerance is unit
+	// (DefaultUnitTolerance). A cosine history is "unit" when
+	// UnitHistoryShare of its norms are (DefaultUnitHistoryShare); a batch
+	// is then not_normalized when more than NonUnitShare of its norms are
+	// not (DefaultNonUnitShare).
+	UnitTolerance    float64
+	UnitHistoryShare float64
+	NonUnitShare     float64
+	// DirectionCos: a batch (or a window of queries) whose mean direction
+	// has a cosine below this with the history's is a direction shift
+	// (DefaultDirectionCos). The rule only runs when, by the history's
+	// concentration and the batch size, an unchanged batch would be expected
+	// to reach MinDirectionSignal (DefaultMinDirectionSignal).
+	DirectionCos       float64
+	MinDirectionSignal float64
+	// NormShiftSigma: a batch mean norm this many history standard deviations
+	// away is a norm shift (DefaultNormShiftSigma); so is a bucketed KS
+	// statistic above max(MinKS, KSCoefficient·√((n+m)/(n·m))).
+	NormShiftSigma float64
+	KSCoefficient  float64
+	MinKS          float64
+	// Queries are judged per window of QueryWindow queries: a query is an
+	// outlier when its norm or its projection on the data's mean direction
+	// is QuerySigma deviations off the data's; the window is flagged when
+	// more than QueryOutlierShare are (DefaultQuerySigma,
+	// DefaultQueryWindow, DefaultQueryOutlierShare).
+	QuerySigma        float64
+	QueryWindow       int
+	QueryOutlierShare float64
+	// Result distances (cosine and ip) above ResultDistanceMax are high; a
+	// window of ResultWindow distances is flagged when more than
+	// ResultDistanceShare are (1.5, 0.01, 1000).
+	ResultDistanceMax   float64
+	ResultDistanceShare float64
+	ResultWindow        int
+}
+
+// EnsureDefaults fills the zero fields of o and returns it.
+func (o DriftOptions) EnsureDefaults() DriftOptions {
+	def := func(p *float64, v float64) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defi := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	defi(&o.MinBaseline, DefaultMinBaseline)
+	defi(&o.MinBatch, DefaultMinBatch)
+	def(&o.UnitTolerance, DefaultUnitTolerance)
+	def(&o.UnitHistoryShare, DefaultUnitHistoryShare)
+	def(&o.NonUnitShare, DefaultNonUnitShare)
+	def(&o.DirectionCos, DefaultDirectionCos)
+	def(&o.MinDirectionSignal, DefaultMinDirectionSignal)
+	def(&o.NormShiftSigma, DefaultNormShiftSigma)
+	def(&o.KSCoefficient, DefaultKSCoefficient)
+	def(&o.MinKS, DefaultMinKS)
+	def(&o.QuerySigma, DefaultQuerySigma)
+	defi(&o.QueryWindow, DefaultQueryWindow)
+	def(&o.QueryOutlierShare, DefaultQueryOutlierShare)
+	def(&o.ResultDistanceMax, DefaultResultDistanceMax)
+	def(&o.ResultDistanceShare, DefaultResultDistanceShare)
+	defi(&o.ResultWindow, DefaultResultWindow)
+	return o
+}
+
+// welford is a running mean and variance.
+type welford struct {
+	n       float64
+	mean, m float64
+}
+
+func (w *welford) add(x float64) {
+	w.n++
+	d := x - w.mean
+	w.mean += d / w.n
+	w.m += d * (x - w.mean)
+}
+
+func (w *welford) merge(o welford) {
+	if o.n == 0 {
+		return
+	}
+	n := w.n + o.n
+	d := o.mean - w.mean
+	w.mean += d * o.n / n
+	w.m += o.m + d*d*w.n*o.n/n
+	w.n = n
+}
+
+func (w welford) std() float64 {
+	if w.n < 2 {
+		return 0
+	}
+	return math.Sqrt(w.m / (w.n - 1))
+}
+
+// DriftStats summarize a Drift's history.
+type DriftStats struct {
+	Vectors       int     // vectors in the history (baseline)
+	NormMean      float64 // of the history's norms
+	NormStd       float64
+	UnitShare     float64 // share of history norms within 1 ± UnitTolerance
+	Concentration float64 // length of the mean of the normalized history vectors (0: isotropic, 1: one direction)
+	Observed      uint64  // vectors seen by ObserveBatch, judged or not
+	Rejected      uint64  // vectors of batches with findings, kept out of the history
+}
+
+// Drift watches one collection's incoming vectors, queries and result
+// distances for changes against the collection's history.
+//
+// Batches with a warning or critical finding are kept out of the history,
+// so a changed producer keeps being flagged until ResetBaseline. The
+// exported norm histogram counts every vector.
+//
+// Drift is safe for concurrent use.
+type Drift struct {
+	opts DriftOptions
+	mu   struct {
+		sync.Mutex
+		dim      int
+		norms    welford   // history norms
+		unit     int       // history norms that are unit
+		hist     Histogram // history norms, bucketed
+		dirSum   []float64 // sum of the history's normalized vectors
+		proj     welford   // history projections on the mean direction
+		all      Histogram // every observed norm (exported)
+		dist     Histogram // every result distance (exported)
+		observed uint64
+		rejected uint64
+		// query window
+		qn, qNormOut, qDirOut int
+		qDirSum               []float64
+		// result window
+		rn, rHigh int
+	}
+}
+
+// NewDrift returns a Drift with an empty history.
+func NewDrift(opts DriftOptions) *Drift {
+	d := &Drift{opts: opts.EnsureDefaults()}
+	d.mu.hist = NewHistogram(NormBounds())
+	d.mu.all = NewHistogram(NormBounds())
+	return d
+}
+
+// ResetBaseline forgets the history (after a deliberate model change); the
+// next MinBaseline vectors build a new one.
+func (d *Drift) ResetBaseline() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.norms, d.mu.unit, d.mu.proj = welford{}, 0, welford{}
+	d.mu.hist = NewHistogram(NormBounds())
+	d.mu.dirSum, d.mu.dim = nil, 0
+	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut, d.mu.qDirSum = 0, 0, 0, nil
+}
+
+// Stats returns a summary of the history.
+func (d *Drift) Stats() DriftStats {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := DriftStats{
+		Vectors:  int(d.mu.norms.n),
+		NormMean: d.mu.norms.mean,
+		NormStd:  d.mu.norms.std(),
+		Observed: d.mu.observed,
+		Rejected: d.mu.rejected,
+	}
+	if d.mu.norms.n > 0 {
+		st.UnitShare = float64(d.mu.unit) / d.mu.norms.n
+		st.Concentration = norm64(d.mu.dirSum) / d.mu.norms.n
+	}
+	return st
+}
+
+// NormHistogram returns the histogram of every observed norm (before
+// normalization), for sextant_vector_norm.
+func (d *Drift) NormHistogram() Histogram {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.all.Clone()
+}
+
+// DistanceHistogram returns the histogram of returned distances, for
+// sextant_result_distance (empty before ObserveResultDistances).
+func (d *Drift) DistanceHistogram() Histogram {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.dist.Clone()
+}
+
+func norm64(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x * x
+	}
+	return math.Sqrt(s)
+}
+
+func cos64(a, b []float64) float64 {
+	var ab float64
+	for i := range a {
+		ab += a[i] * b[i]
+	}
+	na, nb := norm64(a), norm64(b)
+	if na == 0 || nb == 0 {
+		return math.NaN()
+	}
+	return ab / (na * nb)
+}
+
+// expectedCos is the cosine an unchanged batch of n vectors is expected to
+// have with the history's mean direction, given the history's concentration
+// r: the batch mean is the true mean (length r) plus noise of squared length
+// about (1-r²)/n.
+func expectedCos(r float64, n int) float64 {
+	if r <= 0 || n <= 0 {
+		return 0
+	}
+	return r / math.Sqrt(r*r+(1-r*r)/float64(n))
+}
+
+// ObserveBatch judges one write batch (vectors as the client sent them,
+// before normalization) against the history, then adds it to the history
+// unless a finding says it departs. Before the history holds MinBaseline
+// vectors it only builds the baseline.
+func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
+	if len(vectors) == 0 {
+		return nil
+	}
+	o := &d.opts
+	dim := len(vectors[0])
+	// Batch statistics, outside the lock.
+	var bw welford
+	bh := NewHistogram(NormBounds())
+	bdir := make([]float64, dim)
+	nonUnit := 0
+	minN, maxN := math.Inf(1), math.Inf(-1)
+	norms := make([]float64, len(vectors))
+	for i, v := range vectors {
+		if len(v) != dim {
+			continue
+		}
+		n := vec.Norm(v)
+		norms[i] = n
+		bw.add(n)
+		bh.Observe(n)
+		minN, maxN = min(minN, n), max(maxN, n)
+		if math.Abs(n-1) > o.UnitTolerance {
+			nonUnit++
+		}
+		if n > 0 {
+			for j, x := range v {
+				bdir[j] += float64(x) / n
+			}
+		}
+	}
+	b := int(bw.n)
+	if b == 0 {
+		return nil
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.observed += uint64(b)
+	for _, n := range norms {
+		d.mu.all.Observe(n)
+	}
+	if d.mu.dim == 0 {
+		d.mu.dim = dim
+		d.mu.dirSum = make([]float64, dim)
+	}
+	if dim != d.mu.dim {
+		return nil // the engine refuses such a batch; nothing to learn
+	}
+	var out []Finding
+	hn := d.mu.norms.n
+	if int(hn) >= o.MinBaseline {
+		unitShare := float64(d.mu.unit) / hn
+		nonUnitShare := float64(nonUnit) / float64(b)
+		if metric == vec.Cosine && unitShare >= o.UnitHistoryShare && nonUnitShare > o.NonUnitShare {
+			out = append(out, Finding{
+				Severity: Critical,
+				Code:     CodeNotNormalized,
+				Message: fmt.Sprintf("cosine collection of unit vectors received a batch of %d vectors with norms %.3g–%.3g (%.0f%% not unit): the producer stopped normalizing, or its model changed; normalize at the source and check the embedding model",
+					b, minN, maxN, 100*nonUnitShare),
+				Figures: map[string]float64{
+					"batch_vectors": float64(b), "batch_norm_min": minN, "batch_norm_max": maxN, "batch_norm_mean": bw.mean,
+					"batch_non_unit_share": nonUnitShare, "history_unit_share": unitShare, "unit_tolerance": o.UnitTolerance,
+				},
+			})
+		} else if b >= o.MinBatch {
+			sd := max(d.mu.norms.std(), o.UnitTolerance*d.mu.norms.mean)
+			shift := math.Abs(bw.mean-d.mu.norms.mean) / sd
+			ks := bh.KS(d.mu.hist)
+			crit := max(o.MinKS, o.KSCoefficient*math.Sqrt((hn+float64(b))/(hn*float64(b))))
+			if shift > o.NormShiftSigma || ks > crit {
+				out = append(out, Finding{
+					Severity: Warning,
+					Code:     CodeNormShift,
+					Message: fmt.Sprintf("batch of %d vectors has mean norm %.4g against %.4g ± %.3g in the history (%.1fσ; KS %.2f, limit %.2f): the embedding model or its preprocessing may have changed",
+						b, bw.mean, d.mu.norms.mean, d.mu.norms.std(), shift, ks, crit),
+					Figures: map[string]float64{
+						"batch_vectors": float64(b), "batch_norm_mean": bw.mean, "batch_norm_std": bw.std(),
+						"history_norm_mean": d.mu.norms.mean, "history_norm_std": d.mu.norms.std(),
+						"shift_sigma": shift, "ks": ks, "ks_limit": crit,
+					},
+				})
+			}
+		}
+		if b >= o.MinBatch {
+			r := norm64(d.mu.dirSum) / hn
+			exp := expectedCos(r, b)
+			if r >= 3/math.Sqrt(hn) && exp >= o.MinDirectionSignal {
+				c := cos64(bdir, d.mu.dirSum)
+				if c < o.DirectionCos {
+					out = append(out, Finding{
+						Severity: Warning,
+						Code:     CodeDirectionShift,
+						Message: fmt.Sprintf("batch of %d vectors points elsewhere than the collection: cosine %.3f between mean directions (expected about %.3f, limit %.2f): a different embedding model? Pin the model and re-embed, or re-index into a new collection",
+							b, c, exp, o.DirectionCos),
+						Figures: map[string]float64{
+							"batch_vectors": float64(b), "cosine": c, "expected_cosine": exp, "limit": o.DirectionCos,
+							"history_concentration": r, "batch_concentration": norm64(bdir) / float64(b),
+						},
+					})
+				}
+			}
+		}
+	}
+	if len(out) > 0 {
+		d.mu.rejected += uint64(b)
+		return out
+	}
+	d.absorbLocked(vectors, norms, bdir)
+	return nil
+}
+
+// absorbLocked adds a batch to the history.
+// REQUIRES: mu held.
+func (d *Drift) absorbLocked(vectors [][]float32, norms []float64, bdir []float64) {
+	mean := d.mu.dirSum
+	mlen := norm64(mean)
+	var pw welford
+	for i, v := range vectors {
+		n := norms[i]
+		if len(v) != d.mu.dim {
+			continue
+		}
+		d.mu.norms.add(n)
+		d.mu.hist.Observe(n)
+		if math.Abs(n-1) <= d.opts.UnitTolerance {
+			d.mu.unit++
+		}
+		if n > 0 && mlen > 0 {
+			var p float64
+			for j, x := range v {
+				p += float64(x) * mean[j]
+			}
+			pw.add(p / (n * mlen))
+		}
+	}
+	d.mu.proj.merge(pw)
+	for j, x := range bdir {
+		d.mu.dirSum[j] += x
+	}
+}
+
+// ObserveQuery judges one query vector (before normalization). It returns
+// findings only at the end of each window of QueryWindow queries, when the
+// window's queries do not look like the stored data.
+func (d *Drift) ObserveQuery(q []float32) []Finding {
+	o := &d.opts
+	n := vec.Norm(q)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	hn := d.mu.norms.n
+	if int(hn) < o.MinBaseline || len(q) != d.mu.dim || n == 0 {
+		return nil
+	}
+	sd := max(d.mu.norms.std(), o.UnitTolerance*d.mu.norms.mean)
+	if math.Abs(n-d.mu.norms.mean)/sd > o.QuerySigma {
+		d.mu.qNormOut++
+	}
+	mlen := norm64(d.mu.dirSum)
+	if d.mu.qDirSum == nil {
+		d.mu.qDirSum = make([]float64, d.mu.dim)
+	}
+	var p float64
+	for j, x := range q {
+		p += float64(x) * d.mu.dirSum[j]
+		d.mu.qDirSum[j] += float64(x) / n
+	}
+	if mlen > 0 && d.mu.proj.n >= 2 {
+		p /= n * mlen
+		if sdp := d.mu.proj.std(); sdp > 0 && (d.mu.proj.mean-p)/sdp > o.QuerySigma {
+			d.mu.qDirOut++
+		}
+	}
+	d.mu.qn++
+	if d.mu.qn < o.QueryWindow {
+		return nil
+	}
+	var out []Finding
+	w := float64(d.mu.qn)
+	if share := float64(d.mu.qNormOut) / w; share > o.QueryOutlierShare {
+		out = append(out, Finding{
+			Severity: Warning,
+			Code:     CodeQueryNormOutlier,
+			Message: fmt.Sprintf("%.0f%% of the last %d queries have norms unlike the stored vectors (%.4g ± %.3g): the query encoder may differ from the one that embedded the data",
+				100*share, d.mu.qn, d.mu.norms.mean, d.mu.norms.std()),
+			Figures: map[string]float64{"queries": w, "outlier_share": share, "history_norm_mean": d.mu.norms.mean, "history_norm_std": d.mu.norms.std(), "sigma": o.QuerySigma},
+		})
+	}
+	r := mlen / hn
+	exp := expectedCos(r, d.mu.qn)
+	c := cos64(d.mu.qDirSum, d.mu.dirSum)
+	share := float64(d.mu.qDirOut) / w
+	if share > o.QueryOutlierShare || (r >= 3/math.Sqrt(hn) && exp >= o.MinDirectionSignal && c < o.DirectionCos) {
+		out = append(out, Finding{
+			Severity: Info,
+			Code:     CodeQueryDirectionOutlier,
+			Message: fmt.Sprintf("the last %d queries point elsewhere than the stored vectors (cosine %.3f between mean directions, %.0f%% outliers): check that queries and data use the same embedding model",
+				d.mu.qn, c, 100*share),
+			Figures: map[string]float64{"queries": w, "cosine": c, "expected_cosine": exp, "outlier_share": share, "history_concentration": r},
+		})
+	}
+	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut = 0, 0, 0
+	clear(d.mu.qDirSum)
+	return out
+}
+
+// ObserveResultDistances records the distances a query returned. For cosine
+// and ip it returns a finding at the end of each window of ResultWindow
+// distances when more than ResultDistanceShare exceed ResultDistanceMax.
+func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) []Finding {
+	o := &d.opts
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.dist.Counts == nil {
+		d.mu.dist = NewHistogram(DistanceBounds(metric != vec.L2))
+	}
+	for _, x := range dists {
+		d.mu.dist.Observe(float64(x))
+		if metric != vec.L2 {
+			d.mu.rn++
+			if float64(x) > o.ResultDistanceMax {
+				d.mu.rHigh++
+			}
+		}
+	}
+	if d.mu.rn < o.ResultWindow {
+		return nil
+	}
+	share := float64(d.mu.rHigh) / float64(d.mu.rn)
+	n := d.mu.rn
+	d.mu.rn, d.mu.rHigh = 0, 0
+	if share <= o.ResultDistanceShare {
+		return nil
+	}
+	return []Finding{{
+		Severity: Warning,
+		Code:     CodeResultDistanceHigh,
+		Message: fmt.Sprintf("%.1f%% of the last %d returned %v distances exceed %.2f: results are far from the queries (query/data model mismatch, or unnormalized vectors)",
+			100*share, n, metric, o.ResultDistanceMax),
+		Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
+	}}
+}
