@@ -129,7 +129,7 @@ func (s *Sampler) Sample() bool {
 	s.refillLocked(now)
 	s.mu.winCount++
 	s.mu.stats.Offered++
-	if s.mu.tokens < s.mu.avgCost {
+	if !s.affordLocked() {
 		return false
 	}
 	affordable := s.opts.Budget / s.mu.avgCost // re-runs per second
@@ -154,13 +154,20 @@ func (s *Sampler) Tick(stored int) (int, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refillLocked(now)
-	if stored <= 0 || now.Sub(s.mu.lastPick) < s.opts.MinInterval || s.mu.tokens < s.mu.avgCost {
+	if stored <= 0 || now.Sub(s.mu.lastPick) < s.opts.MinInterval || !s.affordLocked() {
 		return 0, false
 	}
 	s.reserveLocked()
 	s.mu.lastPick = now
 	s.mu.stats.Stored++
 	return s.opts.Rand.IntN(stored), true
+}
+
+// affordLocked reports whether the bucket holds one average re-run (or is
+// full, when one re-run costs more than Burst: it then runs into debt).
+// REQUIRES: mu held.
+func (s *Sampler) affordLocked() bool {
+	return s.mu.tokens >= min(s.mu.avgCost, s.opts.Burst.Seconds())
 }
 
 // reserveLocked takes one average re-run from the bucket until Done settles
