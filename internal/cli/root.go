@@ -22,7 +22,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(newVersionCmd(), newServeCmd(), newBenchCmd())
+	root.AddCommand(newVersionCmd(), newServeCmd(), newBenchCmd(), newLoadCmd())
 	return root
 }
 

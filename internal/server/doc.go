@@ -15,7 +15,9 @@
 //     per collection of every tenant (DB.ListTenants, read at scrape time)
 //     its records, WAL bytes, memory, checkpoints written
 //     (sextant_collection_checkpoints_total) and the duration of the last one
-//     (sextant_collection_last_checkpoint_seconds); Go and process metrics.
+//     (sextant_collection_last_checkpoint_seconds), and whether a background
+//     HNSW build runs (sextant_collection_index_building); Go and process
+//     metrics.
 //   - GET /openapi.json: an OpenAPI 3.1 description of every route above,
 //     embedded in the binary (openapi.json beside this file; a test checks
 //     it against the mux).

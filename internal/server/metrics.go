@@ -63,7 +63,7 @@ type collectionCollector struct {
 	db  func() *sextant.DB // nil until the database is open
 	log *slog.Logger
 
-	records, walBytes, memBytes, checkpoints, lastCheckpoint *prometheus.Desc
+	records, walBytes, memBytes, checkpoints, lastCheckpoint, building *prometheus.Desc
 }
 
 func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collectionCollector {
@@ -81,6 +81,8 @@ func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collection
 		lastCheckpoint: prometheus.NewDesc("sextant_collection_last_checkpoint_seconds",
 			"Duration of the collection's last checkpoint (snapshot under the writer lock and write to disk); 0 before the first.",
 			labels, nil),
+		building: prometheus.NewDesc("sextant_collection_index_building",
+			"1 while a background HNSW build of the collection runs (queries are exact meanwhile), else 0.", labels, nil),
 	}
 }
 
@@ -91,6 +93,7 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.memBytes
 	ch <- c.checkpoints
 	ch <- c.lastCheckpoint
+	ch <- c.building
 }
 
 // Collect implements prometheus.Collector.
@@ -123,6 +126,11 @@ func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 					float64(st.VectorBytes+st.GraphBytes+st.IndexBytes), lv...)
 				ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(st.Checkpoints), lv...)
 				ch <- prometheus.MustNewConstMetric(c.lastCheckpoint, prometheus.GaugeValue, st.LastCheckpointSecs, lv...)
+				building := 0.0
+				if st.Mode == "building" {
+					building = 1
+				}
+				ch <- prometheus.MustNewConstMetric(c.building, prometheus.GaugeValue, building, lv...)
 			}
 		}
 	}
