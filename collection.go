@@ -129,7 +129,7 @@ func (c *Collection) rowLocked() collRow {
 		ID: c.id, Name: c.cat.name, Tenant: c.cat.tenant, Database: c.cat.database,
 		Dimension: cfg.Dimension, Metric: string(cfg.Metric), M: cfg.M, EfConstruction: cfg.EfConstruction,
 		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel, ExactThreshold: cfg.ExactThreshold,
-		UnindexedKeys: cfg.UnindexedKeys,
+		UnindexedKeys: cfg.UnindexedKeys, RecallTarget: cfg.RecallTarget, ManualEf: cfg.ManualEf,
 	}
 	if c.eng != nil {
 		row.EfSearch = c.eng.Config().EfSearch
@@ -639,4 +639,45 @@ func (c *Collection) Checkpoint() error {
 		return err
 	}
 	return e.Checkpoint()
+}
+
+// Health is a collection's recall and drift state: the rolling recall
+// estimate with its interval and sample count, the target, the effective
+// ef_search and its history, drift findings (severity, code, message,
+// figures), the norm / returned-distance / query-duration histograms and the
+// last index build time. Status is "ok" or "degraded".
+type Health = engine.Health
+
+// Health returns the collection's recall and drift state.
+func (c *Collection) Health() (Health, error) {
+	e, err := c.engine()
+	if err != nil {
+		return Health{}, err
+	}
+	return e.Health(), nil
+}
+
+// SetAutoEf switches the ef autopilot on or off for this process (the
+// collection's ManualEf config sets the state it opens in).
+func (c *Collection) SetAutoEf(on bool) error {
+	e, err := c.engine()
+	if err != nil {
+		return err
+	}
+	e.SetAutoEf(on)
+	return nil
+}
+
+// MeasureRecall runs n stored vectors as queries against exact search now,
+// outside the monitor's CPU budget, and returns the updated health.
+func (c *Collection) MeasureRecall(ctx context.Context, n int) (Health, error) {
+	e, err := c.engine()
+	if err != nil {
+		return Health{}, err
+	}
+	if n < 1 || n > 100_000 {
+		return Health{}, fmt.Errorf("%w: n %d outside [1, 100000]", ErrInvalidArgument, n)
+	}
+	e.MeasureRecall(n)
+	return e.Health(), ctx.Err()
 }

@@ -26,6 +26,7 @@ const (
 	DefaultM              = 16
 	DefaultEfConstruction = 100
 	DefaultEfSearch       = 100
+	DefaultRecallTarget   = 0.95
 )
 
 // CollectionConfig is a collection's configuration. Zero fields take the
@@ -42,6 +43,13 @@ type CollectionConfig struct {
 	EmbeddingModel string
 	// ExactThreshold overrides Options.ExactThreshold for this collection.
 	ExactThreshold int
+	// RecallTarget is the recall@k the collection holds (default 0.95): the
+	// recall monitor reports the collection degraded below it, and the ef
+	// autopilot moves the effective ef_search to hold it.
+	RecallTarget float64
+	// ManualEf turns the ef autopilot off: ef_search stays as set, and the
+	// monitor only reports.
+	ManualEf bool
 	// UnindexedKeys lists metadata keys that get no payload index (every
 	// other key is indexed). Filters on them still work, by scanning.
 	UnindexedKeys []string
@@ -75,6 +83,9 @@ func (c CollectionConfig) resolve(dbThreshold int) (CollectionConfig, error) {
 	if c.ExactThreshold == 0 {
 		c.ExactThreshold = dbThreshold
 	}
+	if c.RecallTarget == 0 {
+		c.RecallTarget = DefaultRecallTarget
+	}
 	switch {
 	case c.Dimension < 0 || c.Dimension > 65536:
 		return c, fmt.Errorf("%w: dimension %d out of range [1, 65536]", ErrInvalidArgument, c.Dimension)
@@ -84,6 +95,8 @@ func (c CollectionConfig) resolve(dbThreshold int) (CollectionConfig, error) {
 		return c, fmt.Errorf("%w: ef_construction %d out of range [1, 4096]", ErrInvalidArgument, c.EfConstruction)
 	case c.EfSearch < 1 || c.EfSearch > 4096:
 		return c, fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, c.EfSearch)
+	case c.RecallTarget <= 0 || c.RecallTarget > 1:
+		return c, fmt.Errorf("%w: recall target %v outside (0, 1]", ErrInvalidArgument, c.RecallTarget)
 	case c.ExactThreshold < 0:
 		return c, fmt.Errorf("%w: exact threshold %d < 0", ErrInvalidArgument, c.ExactThreshold)
 	}

@@ -96,7 +96,7 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		Dimension: resolved.Dimension, Metric: string(resolved.Metric), M: resolved.M,
 		EfConstruction: resolved.EfConstruction, EfSearch: resolved.EfSearch,
 		EmbeddingModel: resolved.EmbeddingModel, ExactThreshold: resolved.ExactThreshold,
-		UnindexedKeys: resolved.UnindexedKeys,
+		UnindexedKeys: resolved.UnindexedKeys, RecallTarget: resolved.RecallTarget, ManualEf: resolved.ManualEf,
 	}
 	if resolved.Metadata != nil {
 		row.Metadata = payload.AppendMap(nil, resolved.Metadata)

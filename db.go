@@ -68,6 +68,8 @@ type collRow struct {
 	EmbeddingModel string   `json:"embedding_model,omitempty"`
 	ExactThreshold int      `json:"exact_threshold"`
 	UnindexedKeys  []string `json:"unindexed_keys,omitempty"`
+	RecallTarget   float64  `json:"recall_target,omitempty"`
+	ManualEf       bool     `json:"manual_ef,omitempty"`
 	Metadata       []byte   `json:"metadata,omitempty"` // payload encoding
 }
 
@@ -223,7 +225,10 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 	c.cfg = CollectionConfig{
 		Dimension: row.Dimension, Metric: Metric(row.Metric), M: row.M, EfConstruction: row.EfConstruction,
 		EfSearch: row.EfSearch, EmbeddingModel: row.EmbeddingModel, ExactThreshold: row.ExactThreshold,
-		UnindexedKeys: row.UnindexedKeys,
+		UnindexedKeys: row.UnindexedKeys, RecallTarget: row.RecallTarget, ManualEf: row.ManualEf,
+	}
+	if c.cfg.RecallTarget == 0 {
+		c.cfg.RecallTarget = DefaultRecallTarget
 	}
 	c.cat.metadata = meta
 	m, err := vec.ParseMetric(row.Metric)
@@ -233,6 +238,7 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 	eng, err := engine.Open(engine.Options{
 		FS: db.opts.FS, Dir: db.collDir(row.ID), Logger: db.opts.Logger.With("collection", row.Name),
 		NoSync: db.opts.NoSync, Workers: db.opts.Workers, CheckpointBytes: db.opts.CheckpointBytes,
+		Monitor: engine.MonitorOptions{Budget: db.opts.MonitorBudget, RecallTarget: c.cfg.RecallTarget, ManualEf: c.cfg.ManualEf},
 	}, engine.Config{
 		Dim: row.Dimension, Metric: m, M: row.M, EfConstruction: row.EfConstruction, EfSearch: row.EfSearch,
 		ExactThreshold: row.ExactThreshold, UnindexedKeys: row.UnindexedKeys,

@@ -27,6 +27,10 @@ type Options struct {
 	// background checkpoint. Default 64 MiB.
 	CheckpointBytes int64
 
+	// MonitorBudget is the share of one core each collection's recall
+	// monitor may spend re-running sampled queries exactly. Default 0.05.
+	MonitorBudget float64
+
 	// FS is the file system all files go through; tests inject crashable or
 	// failing ones. Default: the OS.
 	FS vfs.FS
@@ -49,6 +53,9 @@ func (o *Options) EnsureDefaults() {
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
+	if o.MonitorBudget == 0 {
+		o.MonitorBudget = 0.05
+	}
 }
 
 // Validate reports options that cannot work.
@@ -58,6 +65,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers < 0 {
 		return fmt.Errorf("%w: Workers %d < 0", ErrInvalidArgument, o.Workers)
+	}
+	if o.MonitorBudget < 0 || o.MonitorBudget > 1 {
+		return fmt.Errorf("%w: MonitorBudget %v outside [0, 1]", ErrInvalidArgument, o.MonitorBudget)
 	}
 	if o.CheckpointBytes < 0 {
 		return fmt.Errorf("%w: CheckpointBytes %d < 0", ErrInvalidArgument, o.CheckpointBytes)

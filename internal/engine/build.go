@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"time"
+
 	"github.com/sextantdb/sextant/internal/index/hnsw"
 )
 
@@ -39,6 +41,12 @@ func (c *Collection) maybeStartBuild() {
 func (c *Collection) build(g *hnsw.Graph, slots []uint32) {
 	defer c.buildWG.Done()
 	c.log.Info("building HNSW index", "records", len(slots))
+	start := time.Now()
+	defer func() {
+		c.mon.mu.Lock()
+		c.mon.mu.build = time.Since(start)
+		c.mon.mu.Unlock()
+	}()
 	const chunk = 256
 	for i := 0; i < len(slots); i += chunk {
 		select {

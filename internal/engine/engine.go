@@ -41,6 +41,7 @@ type Options struct {
 	Workers         int   // goroutines for HNSW inserts; default GOMAXPROCS
 	CheckpointBytes int64 // WAL bytes that trigger a background checkpoint; default 64 MiB
 	Seed            uint64
+	Monitor         MonitorOptions // recall guardrails (budget, target, autopilot bounds)
 }
 
 // record is one live record. Its vector lives in the slab at its slot.
@@ -103,6 +104,8 @@ type Collection struct {
 	buildWG sync.WaitGroup
 
 	pool sync.Pool // *[]vec.Neighbor
+
+	mon *monitorSet // recall guardrails; see monitor.go
 }
 
 func (o *Options) ensureDefaults() {
@@ -140,6 +143,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	c := &Collection{opts: opts, cfg: cfg, closing: make(chan struct{})}
 	c.log = opts.Logger.With("collection_dir", opts.Dir)
 	c.efSearch.Store(int64(cfg.EfSearch))
+	c.mon = newMonitorSet(opts.Monitor, cfg.EfSearch, opts.Seed)
 	st := &c.mu.state
 	st.ids = make(map[string]uint32)
 	st.live = roaring.New()
@@ -179,6 +183,8 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		return nil, fmt.Errorf("replay WAL of %s: %w", opts.Dir, err)
 	}
 	c.log.Debug("collection opened", "records", c.mu.live.GetCardinality(), "wal_batches_replayed", replayed)
+	c.bg.Add(1)
+	go c.monitorLoop()
 	c.maybeStartBuild()
 	return c, nil
 }
@@ -216,8 +222,12 @@ func (c *Collection) Config() Config {
 	return cfg
 }
 
-// SetEfSearch changes the default ef of queries.
-func (c *Collection) SetEfSearch(ef int) { c.efSearch.Store(int64(ef)) }
+// SetEfSearch changes the default ef of queries (the autopilot's starting
+// point; with auto_ef on it moves from there).
+func (c *Collection) SetEfSearch(ef int) {
+	c.efSearch.Store(int64(ef))
+	c.mon.ap.SetEf(ef, c.mon.est.Estimate().Seq, "ef_search set")
+}
 
 // Count returns the number of live records.
 func (c *Collection) Count() int {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -135,9 +136,10 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if req.K < 0 {
 		return nil, Plan{}, fmt.Errorf("%w: k must be >= 0, got %d", errInvalidArgument, req.K)
 	}
+	start := time.Now()
 	ef := req.Ef
 	if ef <= 0 {
-		ef = int(c.efSearch.Load())
+		ef = c.effectiveEf()
 	}
 	if ef < req.K {
 		ef = req.K
@@ -205,10 +207,20 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	plan.DistanceComputations = stats.DistanceComputations
 	*bufp = res
 	hits := make([]Hit, len(res))
+	dists := make([]float32, len(res))
 	for i, n := range res {
 		hits[i] = c.hitLocked(n.Slot, req.Include)
 		hits[i].Dist = n.Dist
+		dists[i] = n.Dist
 	}
+	// Recall guardrails: sample graph queries that use the collection's
+	// effective ef for exact re-runs; watch queries and returned distances.
+	if plan.Kind != PlanExact && !plan.Fallback && req.Ef <= 0 && req.IDs == nil {
+		c.offerSample(req.Vector, k, req.Filter, res)
+	}
+	c.mon.record(c.mon.drift.ObserveQuery(req.Vector), c.logFinding)
+	c.mon.record(c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric), c.logFinding)
+	c.mon.observeQueryTime(plan.Kind, time.Since(start))
 	return hits, plan, nil
 }
 

@@ -317,6 +317,7 @@ func (c *Collection) write(resolve func() ([]op, error)) error {
 		c.fail(err)
 		return fmt.Errorf("sync WAL: %w", err)
 	}
+	c.observeWrite(ops)
 	c.maybeStartBuild()
 	if needCkpt {
 		c.startCheckpoint()

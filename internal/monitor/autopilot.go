@@ -235,7 +235,11 @@ func (a *Autopilot) Update(est Estimate) (newEf int, changed bool, reason string
 		return ef, false, fmt.Sprintf("waiting: %d of %d samples at ef %d", est.Samples, o.MinSamples, ef)
 	}
 	desc := fmt.Sprintf("recall %.3f [%.3f, %.3f] over %d samples, target %.3f", est.Recall, est.Low, est.High, est.Samples, o.Target)
+	// Degraded needs the whole interval below the target; the autopilot
+	// raises ef as soon as the point estimate is below it, so that it holds
+	// the target rather than resting up to an interval's width under it.
 	below := est.High < o.Target
+	short := est.Recall < o.Target
 	switch {
 	case est.Recall >= o.Target:
 		a.mu.degraded, a.mu.why = false, ""
@@ -251,7 +255,7 @@ func (a *Autopilot) Update(est Estimate) (newEf int, changed bool, reason string
 		return ef, false, desc + ": auto_ef off"
 	}
 	switch {
-	case below:
+	case short:
 		a.mu.fail, a.mu.failAt = max(ef, a.mu.fail), now
 		if a.mu.pass <= ef {
 			a.mu.pass = 0

@@ -20,7 +20,7 @@
 //     of each exact re-run. CPU spent ≤ Budget·elapsed + Burst + one re-run.
 //   - Autopilot: holds a recall target (0.95) by moving ef within
 //     [EfMin, EfMax] (10..1024). On ≥ MinSamples (200) samples taken at the
-//     current ef: interval high < target → ef ×1.5 (or straight to the
+//     current ef: point estimate < target → ef ×1.5 (or straight to the
 //     smallest ef remembered to pass); interval low > target + Margin (0.02)
 //     → ef ×0.9 (at least −1), never to an ef remembered to fail; else hold.
 //     Remembered bounds expire after BoundMemory (1 h). Every change is kept
