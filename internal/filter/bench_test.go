@@ -88,3 +88,37 @@ func BenchmarkAdd(b *testing.B) {
 		i++
 	}
 }
+
+// rangeCorpus builds n records with one numeric key "u": a uniform int in
+// [0, distinct) when distinct < n, otherwise a random permutation of [0, n)
+// (n distinct values).
+func rangeCorpus(n, distinct int) *corpus {
+	r := rand.New(rand.NewPCG(13, 14))
+	perm := r.Perm(n)
+	c := &corpus{live: roaring.New(), ix: NewIndex(IndexOptions{})}
+	for i := range n {
+		u := perm[i]
+		if distinct < n {
+			u = r.IntN(distinct)
+		}
+		rec := record{meta: payload.Map{"u": int64(u)}}
+		c.recs = append(c.recs, rec)
+		c.ix.Add(uint32(i), rec.meta, nil)
+		c.live.Add(uint32(i))
+	}
+	return c
+}
+
+// BenchmarkEvalRange evaluates {"u": {"$lt": P*distinct}} on 50k records,
+// alone and ANDed with the live set, for low and high cardinality keys.
+func BenchmarkEvalRange(b *testing.B) {
+	const n = 50_000
+	for _, distinct := range []int{100, n} {
+		c := rangeCorpus(n, distinct)
+		for _, pct := range []int{1, 10, 60} {
+			b.Run(fmt.Sprintf("distinct=%d/sel=%d%%", distinct, pct), func(b *testing.B) {
+				benchEval(b, c, fmt.Sprintf(`{"u":{"$lt":%d}}`, pct*distinct/100), "")
+			})
+		}
+	}
+}

@@ -29,7 +29,12 @@ import (
 //	ntrigrams | per trigram, ascending: 3 bytes | bitmap (non-empty)
 //	CRC-32C (Castagnoli) of everything before it, 4 bytes little-endian
 //
-// The ordered indexes are not stored; DecodeIndex rebuilds them.
+// The ordered indexes (the sorted (number, slot) pairs of each key, see
+// ordered.go) are not stored: DecodeIndex rebuilds them from the scalar
+// number bitmaps, which are exactly those pairs grouped by value, and refuses
+// an encoding where a slot holds two scalar numbers of one key. The layout
+// is unchanged since the ordered index moved from per-value bitmaps to
+// (number, slot) pairs, so version 1 encodings written before decode as is.
 
 const (
 	codecMagic   = "SXFI"
@@ -249,6 +254,11 @@ func DecodeIndex(b []byte, opts IndexOptions) (*Index, error) {
 	}
 	nfields := d.count(2)
 	prevKey := ""
+	type numEntry struct {
+		v  float64
+		bm *roaring.Bitmap
+	}
+	var nums []numEntry // the scalar numbers of a field
 	for i := 0; i < nfields && d.Err == nil; i++ {
 		k := d.String()
 		if i > 0 && k <= prevKey {
@@ -261,6 +271,8 @@ func DecodeIndex(b []byte, opts IndexOptions) (*Index, error) {
 			d.corrupt("field %q has no entries", k)
 		}
 		f := newField()
+		nums = nums[:0]
+		npairs := uint64(0)
 		for j := 0; j < n && d.Err == nil; j++ {
 			tag := d.Byte()
 			var key vkey
@@ -303,12 +315,23 @@ func DecodeIndex(b []byte, opts IndexOptions) (*Index, error) {
 			}
 			m[key] = bm
 			if tag == byte(kNumber) {
-				f.pending = append(f.pending, key.f)
+				nums = append(nums, numEntry{key.f, bm})
+				npairs += bm.GetCardinality()
 				f.nums.Or(bm)
 			}
 		}
+		if d.Err == nil && npairs != f.nums.GetCardinality() {
+			d.corrupt("field %q: a slot holds two scalar numbers", k)
+		}
 		if d.Err == nil && !ix.skipped(k) {
-			f.merge()
+			ps := make([]pair, 0, npairs)
+			for _, en := range nums {
+				bm := en.bm
+				for it := bm.Iterator(); it.HasNext(); {
+					ps = append(ps, pair{en.v, it.Next()})
+				}
+			}
+			f.ord.setBase(ps)
 			ix.fields[k] = f
 		}
 	}

@@ -73,18 +73,19 @@
 // int 3 and float 3.0 share a bitmap. $eq, $in and $contains are unions and
 // intersections of these bitmaps.
 //
-// Ordered index: per key, the distinct scalar numbers in a sorted slice,
-// with their bitmaps in a parallel slice, and a bitmap of all slots holding
-// a scalar number. A range binary-searches its bounds and unions the bitmaps
-// of the smaller side: the values in range, or the values out of range
-// subtracted from the all-numbers bitmap. Many bitmaps are ORed into a dense
-// bitset rather than with roaring's union. The cost is thus proportional to
-// the distinct values on the smaller side (a 75%-selective range over 100k
-// distinct floats takes about half the time of a full scan; a range over a
-// low-cardinality key such as a price takes microseconds). New values are
-// appended to a pending list and merged lazily on the next range query, or
-// in Add when pending grows large; that lazy merge is the only state Eval
-// mutates, and Index.mu guards it.
+// Ordered index: per key, one (number, slot) pair per slot holding a scalar
+// number, as a base sorted by number plus a small unsorted delta of pairs
+// added since, and a bitmap of the slots whose base pair was removed; Add and
+// Remove merge them into the base when they outgrow 1024 + 1/32 of it, so
+// Eval never modifies the index. A range binary-searches its bounds in the
+// base and works on the smaller side: the pairs in range, or those out of
+// range subtracted from the bitmap of all slots holding a number. When that
+// side holds at most 64 distinct numbers (a low-cardinality key such as a
+// price), it unions their bitmaps from the inverted index; otherwise it sets
+// the side's slots in a dense bitset (or sorts them, when the slots are
+// sparse) and turns that into a bitmap. The cost is thus proportional to the
+// slots on the smaller side, whatever the number of distinct values: a 60%
+// range over 50k records with 50k distinct values takes about 30 µs.
 //
 // Trigram index: one bitmap per byte trigram of the documents. $contains
 // with a needle of 3 bytes or more ANDs the bitmaps of its trigrams (a

@@ -14,8 +14,7 @@ import (
 // candidates for document $contains. live is not modified; the returned
 // bitmap belongs to the caller. f == nil returns a clone of live.
 //
-// Eval does not modify the index except for its lazily merged ordered
-// indexes, which it guards itself, so concurrent Evals are safe.
+// Eval does not modify the index, so concurrent Evals are safe.
 func (ix *Index) Eval(f *Filter, live *roaring.Bitmap, lookup func(slot uint32) (payload.Map, *string)) *roaring.Bitmap {
 	if live == nil {
 		return roaring.New()
@@ -125,7 +124,9 @@ func (e *evaluator) estimatePositive(n *node, o op, c uint64) uint64 {
 		if bm := f.elem[n.val.key()]; bm != nil {
 			s = bm.GetCardinality()
 		}
-	default: // a range: no cheap estimate
+	case opGt, opGte, opLt, opLte:
+		s = f.ord.estimate(o, n.val.f)
+	default:
 		s = c / 3
 	}
 	return min(s, c)
@@ -241,66 +242,6 @@ func andUnion(bms []*roaring.Bitmap, cand *roaring.Bitmap) *roaring.Bitmap {
 	u := roaring.FastOr(bms...)
 	u.And(cand)
 	return u
-}
-
-// rangeSet returns the slots of cand whose scalar number x in f has
-// x o bound. It unions the bitmaps of the smaller side of the bound: the
-// values in range, or those out of range, subtracted from f.nums.
-func (ix *Index) rangeSet(f *field, o op, bound float64, cand *roaring.Bitmap) *roaring.Bitmap {
-	ix.mu.Lock()
-	if len(f.pending) > 0 || f.stale > len(f.sorted)/4 {
-		f.merge()
-	}
-	sorted, bms := f.sorted, f.sortedBms
-	ix.mu.Unlock()
-	// The slices are never modified in place (merge builds new ones), and the
-	// bitmaps change only under exclusive access, so the rest runs unlocked.
-	lo, hi := 0, len(sorted)
-	switch o {
-	case opGt:
-		lo = sort.Search(len(sorted), func(i int) bool { return sorted[i] > bound })
-	case opGte:
-		lo = sort.Search(len(sorted), func(i int) bool { return sorted[i] >= bound })
-	case opLt:
-		hi = sort.Search(len(sorted), func(i int) bool { return sorted[i] >= bound })
-	case opLte:
-		hi = sort.Search(len(sorted), func(i int) bool { return sorted[i] > bound })
-	}
-	if 2*(hi-lo) <= len(sorted) {
-		return unionIn(bms[lo:hi], cand)
-	}
-	out := roaring.And(f.nums, cand)
-	out.AndNot(unionIn(append(bms[:lo:lo], bms[hi:]...), cand))
-	return out
-}
-
-// unionIn returns the union of bms, intersected with cand.
-func unionIn(bms []*roaring.Bitmap, cand *roaring.Bitmap) *roaring.Bitmap {
-	if len(bms) <= 32 || cand.IsEmpty() {
-		return andUnion(bms, cand)
-	}
-	// Many (typically tiny) bitmaps: OR them into a dense bitset up to cand's
-	// maximum, which is far faster than a roaring union of thousands.
-	limit := cand.Maximum()
-	words := make([]uint64, limit/64+1)
-	for _, bm := range bms {
-		if bm.GetCardinality() == 1 { // the common case for float keys; Iterate costs more
-			if x := bm.Minimum(); x <= limit {
-				words[x/64] |= 1 << (x % 64)
-			}
-			continue
-		}
-		bm.Iterate(func(x uint32) bool {
-			if x > limit {
-				return false
-			}
-			words[x/64] |= 1 << (x % 64)
-			return true
-		})
-	}
-	out := roaring.FromDense(words, false)
-	out.And(cand)
-	return out
 }
 
 // document evaluates a positive document operator on cand.

@@ -429,7 +429,7 @@ func TestEvalSemantics(t *testing.T) {
 func TestEvalConcurrent(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	c := newCorpus(r, 500, IndexOptions{})
-	c.churn(r, 200) // leaves pending ordered-index values to merge lazily
+	c.churn(r, 200) // leaves delta and dead pairs in the ordered indexes
 	filters := make([]*Filter, 50)
 	for i := range filters {
 		filters[i] = randFilter(t, r)

@@ -4,7 +4,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"sync"
 
 	"github.com/RoaringBitmap/roaring/v2"
 	"github.com/sextantdb/sextant/internal/payload"
@@ -23,7 +22,7 @@ type IndexOptions struct {
 //
 // Index is not safe for concurrent use: Add and Remove need exclusive access,
 // Eval, MemoryBytes and AppendBinary may run concurrently with each other
-// (Eval guards its lazily maintained ordered indexes with an internal mutex).
+// (none of them modifies the index).
 type Index struct {
 	skip     map[string]struct{}
 	skipKeys []string // sorted, deduplicated
@@ -31,8 +30,6 @@ type Index struct {
 	trigrams map[uint32]*roaring.Bitmap // trigram (b0<<16|b1<<8|b2) → slots whose document holds it
 	docs     *roaring.Bitmap            // slots that have a document
 	scratch  []uint32                   // trigram buffer for Add / Remove
-
-	mu sync.Mutex // guards field.sorted, field.pending and field.stale during Eval
 }
 
 // vkey is a canonical indexed value: numbers are float64 (int 3 and float
@@ -51,16 +48,7 @@ type field struct {
 	scalar map[vkey]*roaring.Bitmap // scalar value → slots
 	elem   map[vkey]*roaring.Bitmap // list element → slots whose list holds it
 
-	// Ordered index of the scalar numbers. sorted holds distinct numbers in
-	// ascending order, possibly with stale ones whose bitmap has since been
-	// removed from scalar (stale counts them); pending holds numbers that got
-	// a bitmap since the last merge. REQUIRES: Index.mu held, or exclusive
-	// access to the Index.
-	sorted    []float64
-	sortedBms []*roaring.Bitmap // sortedBms[i] is the bitmap of sorted[i] (empty when stale)
-	pending   []float64
-	stale     int
-
+	ord  *ordered        // (number, slot) pairs of the scalar numbers
 	nums *roaring.Bitmap // slots with a scalar number (any value)
 }
 
@@ -68,6 +56,7 @@ func newField() *field {
 	return &field{
 		scalar: make(map[vkey]*roaring.Bitmap),
 		elem:   make(map[vkey]*roaring.Bitmap),
+		ord:    newOrdered(),
 		nums:   roaring.New(),
 	}
 }
@@ -162,16 +151,9 @@ func (f *field) add(key vkey, elem bool, slot uint32) {
 	if bm == nil {
 		bm = roaring.New()
 		m[key] = bm
-		if !elem && key.k == kNumber {
-			f.pending = append(f.pending, key.f)
-			if len(f.pending) > 1024 && len(f.pending) > len(f.sorted)/4 {
-				f.merge()
-			}
-		}
 	}
-	bm.Add(slot)
-	if !elem && key.k == kNumber {
-		f.nums.Add(slot)
+	if bm.CheckedAdd(slot) && !elem && key.k == kNumber && f.nums.CheckedAdd(slot) {
+		f.ord.add(key.f, slot)
 	}
 }
 
@@ -184,45 +166,12 @@ func (f *field) remove(key vkey, elem bool, slot uint32) {
 	if bm == nil {
 		return
 	}
-	bm.Remove(slot)
-	if !elem && key.k == kNumber {
-		f.nums.Remove(slot)
+	if bm.CheckedRemove(slot) && !elem && key.k == kNumber && f.nums.CheckedRemove(slot) {
+		f.ord.remove(slot)
 	}
 	if bm.IsEmpty() {
 		delete(m, key)
-		if !elem && key.k == kNumber {
-			f.stale++
-		}
 	}
-}
-
-// merge folds pending into sorted and drops stale numbers. It builds new
-// slices, so a reader holding the old ones is unaffected, and it only reads
-// the maps. A stale entry (its value's bitmap emptied and deleted by Remove)
-// keeps pointing at that empty bitmap until the next merge; a value re-added
-// since gets a new bitmap and is pending, so it is merged before any range
-// query reads sortedBms.
-// REQUIRES: Index.mu held, or exclusive access.
-func (f *field) merge() {
-	all := make([]float64, 0, len(f.sorted)+len(f.pending))
-	all = append(all, f.sorted...)
-	all = append(all, f.pending...)
-	slices.Sort(all)
-	out := all[:0]
-	var bms []*roaring.Bitmap
-	for i, x := range all {
-		if i > 0 && x == all[i-1] {
-			continue
-		}
-		if bm, ok := f.scalar[vkey{k: kNumber, f: x}]; ok {
-			out = append(out, x)
-			bms = append(bms, bm)
-		}
-	}
-	f.sorted = slices.Clip(out)
-	f.sortedBms = bms
-	f.pending = nil
-	f.stale = 0
 }
 
 // forEachValue calls fn for every indexable value of a canonical metadata
@@ -277,11 +226,11 @@ func trigram(s string) uint32 { return uint32(s[0])<<16 | uint32(s[1])<<8 | uint
 // bitmap, so it costs time proportional to their number.
 func (ix *Index) MemoryBytes() int64 {
 	const entry = 64 // map entry + bitmap header, roughly
-	ix.mu.Lock()     // a concurrent Eval may be merging an ordered index
-	defer ix.mu.Unlock()
 	n := int64(ix.docs.GetSizeInBytes())
 	for k, f := range ix.fields {
-		n += int64(len(k)) + 128 + 8*int64(cap(f.sorted)+cap(f.sortedBms)+cap(f.pending)) + int64(f.nums.GetSizeInBytes())
+		o := f.ord
+		n += int64(len(k)) + 128 + int64(f.nums.GetSizeInBytes()) + int64(o.dead.GetSizeInBytes()) +
+			12*int64(cap(o.vals)+cap(o.known.vals)+cap(o.novel.vals)) + 16*int64(cap(o.scratch)+len(o.dpos))
 		for _, m := range []map[vkey]*roaring.Bitmap{f.scalar, f.elem} {
 			for key, bm := range m {
 				n += entry + int64(len(key.s)) + int64(bm.GetSizeInBytes())
