@@ -3,7 +3,9 @@ package server
 import (
 	"context"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/sextantdb/sextant"
+	"github.com/sextantdb/sextant/internal/monitor"
 )
 
 // httpMetrics are the per-route request metrics.
@@ -64,6 +67,10 @@ type collectionCollector struct {
 	log *slog.Logger
 
 	records, walBytes, memBytes, checkpoints, lastCheckpoint, building *prometheus.Desc
+
+	// Recall guardrails (from Collection.Health).
+	recall, recallSamples, recallTarget, effectiveEf, degraded        *prometheus.Desc
+	vectorNorm, resultDistance, buildSeconds, queryDuration, findings *prometheus.Desc
 }
 
 func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collectionCollector {
@@ -83,6 +90,28 @@ func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collection
 			labels, nil),
 		building: prometheus.NewDesc("sextant_collection_index_building",
 			"1 while a background HNSW build of the collection runs (queries are exact meanwhile), else 0.", labels, nil),
+		recall: prometheus.NewDesc("sextant_recall_estimate",
+			"Rolling recall@k estimate of the collection, from sampled queries re-run with exact search (absent before the first sample).",
+			labels, nil),
+		recallSamples: prometheus.NewDesc("sextant_recall_estimate_samples",
+			"Samples behind sextant_recall_estimate.", labels, nil),
+		recallTarget: prometheus.NewDesc("sextant_recall_target",
+			"Recall target the collection holds.", labels, nil),
+		effectiveEf: prometheus.NewDesc("sextant_effective_ef",
+			"Effective ef_search of queries that give none (moved by the ef autopilot when auto_ef is on).", labels, nil),
+		degraded: prometheus.NewDesc("sextant_collection_degraded",
+			"1 while the collection cannot hold its recall target, else 0.", labels, nil),
+		vectorNorm: prometheus.NewDesc("sextant_vector_norm",
+			"Norms of written vectors, before normalization.", labels, nil),
+		resultDistance: prometheus.NewDesc("sextant_result_distance",
+			"Distances of returned query results.", labels, nil),
+		buildSeconds: prometheus.NewDesc("sextant_index_build_seconds",
+			"Duration of the collection's last HNSW build; 0 before the first.", labels, nil),
+		queryDuration: prometheus.NewDesc("sextant_query_duration_seconds",
+			"Query duration inside the engine, by plan.", append(slices.Clone(labels), "plan"), nil),
+		findings: prometheus.NewDesc("sextant_drift_findings",
+			"Current drift findings of the collection (1 per code and severity).",
+			append(slices.Clone(labels), "code", "severity"), nil),
 	}
 }
 
@@ -94,6 +123,10 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.checkpoints
 	ch <- c.lastCheckpoint
 	ch <- c.building
+	for _, d := range []*prometheus.Desc{c.recall, c.recallSamples, c.recallTarget, c.effectiveEf, c.degraded,
+		c.vectorNorm, c.resultDistance, c.buildSeconds, c.queryDuration, c.findings} {
+		ch <- d
+	}
 }
 
 // Collect implements prometheus.Collector.
@@ -131,7 +164,53 @@ func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 					building = 1
 				}
 				ch <- prometheus.MustNewConstMetric(c.building, prometheus.GaugeValue, building, lv...)
+				c.collectHealth(ch, coll, lv)
 			}
 		}
+	}
+}
+
+// collectHealth emits the recall guardrail metrics of one collection.
+func (c *collectionCollector) collectHealth(ch chan<- prometheus.Metric, coll *sextant.Collection, lv []string) {
+	h, err := coll.Health()
+	if err != nil {
+		c.log.LogAttrs(context.Background(), slog.LevelDebug, "metrics: collection health",
+			slog.String("collection", coll.Name()), slog.Any("err", err))
+		return
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	if h.Recall.Samples > 0 && !math.IsNaN(h.Recall.Recall) {
+		gauge(c.recall, h.Recall.Recall, lv...)
+	}
+	gauge(c.recallSamples, float64(h.Recall.Samples), lv...)
+	gauge(c.recallTarget, h.Target, lv...)
+	gauge(c.effectiveEf, float64(h.EffectiveEf), lv...)
+	deg := 0.0
+	if h.Status == "degraded" {
+		deg = 1
+	}
+	gauge(c.degraded, deg, lv...)
+	gauge(c.buildSeconds, h.BuildSeconds, lv...)
+	hist := func(d *prometheus.Desc, hg monitor.Histogram, labels ...string) {
+		if len(hg.Counts) == 0 {
+			return
+		}
+		buckets := make(map[float64]uint64, len(hg.Bounds))
+		var cum uint64
+		for i, b := range hg.Bounds {
+			cum += hg.Counts[i]
+			buckets[b] = cum
+		}
+		ch <- prometheus.MustNewConstHistogram(d, hg.Count, hg.Sum, buckets, labels...)
+	}
+	hist(c.vectorNorm, h.NormHist, lv...)
+	hist(c.resultDistance, h.DistanceHist, lv...)
+	for plan, qh := range h.QueryHist {
+		hist(c.queryDuration, qh, append(slices.Clone(lv), plan)...)
+	}
+	for _, f := range h.Findings {
+		gauge(c.findings, 1, append(slices.Clone(lv), f.Code, f.Severity.String())...)
 	}
 }
