@@ -13,8 +13,8 @@
 //     overall and split filtered/unfiltered. The Wilson interval on the mean
 //     of values in [0, 1] is conservative (their variance is at most p(1-p))
 //     and does not collapse when every sample is 1.
-//   - Sampler: a token bucket of CPU time that fills at Budget (5% of one
-//     core) up to Burst (250 ms). Sample() picks live queries at random at
+//   - Sampler: a token bucket of CPU time that fills at Budget (4.5% of one
+//     core) up to Burst (100 ms). Sample() picks live queries at random at
 //     the affordable rate; Tick(n) returns a stored-vector probe when nothing
 //     was sampled for MinInterval (2 s); Done(cost) charges the measured cost
 //     of each exact re-run. CPU spent ≤ Budget·elapsed + Burst + one re-run.
