@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -81,5 +82,35 @@ func TestGuardrailMetrics(t *testing.T) {
 		`sextant_query_duration_seconds_count{collection="guarded",database="default_database",plan="`,
 	} {
 		require.Contains(t, m, want)
+	}
+}
+
+// TestGuardrailRoutesAuth: the admin routes sit behind the API keys;
+// measure and auto_ef are writes for read-only keys, health and explain are
+// not.
+func TestGuardrailRoutesAuth(t *testing.T) {
+	s, _ := newGuardedServer(t, Config{APIKeys: []Key{{Token: "rw"}, {Token: "ro", ReadOnly: true}}}, 200)
+	h := s.Handler()
+	const coll = "/sextant/v1/tenants/default_tenant/databases/default_database/collections/guarded"
+	cases := []struct {
+		method, path, body string
+		write              bool
+	}{
+		{"GET", "/sextant/v1/health", "", false},
+		{"GET", coll + "/health", "", false},
+		{"POST", coll + "/explain", `{}`, false},
+		{"POST", coll + "/health/measure", `{"n": 10}`, true},
+		{"PUT", coll + "/auto_ef", `{"on": true}`, true},
+	}
+	for _, tc := range cases {
+		body := func() *strings.Reader { return strings.NewReader(tc.body) }
+		requireChromaError(t, do(t, h, tc.method, tc.path, body()), http.StatusUnauthorized)
+		require.Equal(t, http.StatusOK, do(t, h, tc.method, tc.path, body(), "x-chroma-token", "rw").code, tc.path)
+		r := do(t, h, tc.method, tc.path, body(), "Authorization", "Bearer ro")
+		if tc.write {
+			requireChromaError(t, r, http.StatusForbidden)
+		} else {
+			require.Equal(t, http.StatusOK, r.code, tc.path)
+		}
 	}
 }

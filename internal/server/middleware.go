@@ -154,7 +154,8 @@ var openRoutes = map[string]bool{
 }
 
 // isWrite reports whether a request to route with method changes data.
-// Reads by POST (get, query, search, conditional get) are not writes.
+// Reads by POST (get, query, search, conditional get, admin explain) are not
+// writes; an on-demand recall measurement and auto_ef are.
 func isWrite(method, route string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -164,7 +165,7 @@ func isWrite(method, route string) bool {
 		return false // no route: the mux answers 404/405, nothing is written
 	}
 	_, path, _ := strings.Cut(route, " ")
-	for _, suffix := range []string{"/get", "/query", "/search"} {
+	for _, suffix := range []string{"/get", "/query", "/search", "/explain"} {
 		if strings.HasSuffix(path, suffix) {
 			return false
 		}

@@ -13,16 +13,26 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// chromaDir is the Chroma API package whose routes openapi.json must list.
-const chromaDir = "../api/chroma"
+// apiDirs are the API packages whose routes openapi.json must list.
+var apiDirs = []string{"../api/chroma", "../api/admin"}
 
 var patternRE = regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS) /`)
 
-// apiPatterns returns the ServeMux patterns the Chroma API registers: every
+// apiPatterns returns the ServeMux patterns the API packages register.
+func apiPatterns(t *testing.T) []string {
+	t.Helper()
+	var out []string
+	for _, d := range apiDirs {
+		out = append(out, dirPatterns(t, d)...)
+	}
+	return out
+}
+
+// dirPatterns returns the ServeMux patterns one API package registers: every
 // constant string expression (literals, package constants and + of them) in
 // its non-test sources that reads like a pattern with a method. The mux
 // keeps no list of its patterns, so the source is the record.
-func apiPatterns(t *testing.T) []string {
+func dirPatterns(t *testing.T, chromaDir string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(chromaDir, "*.go"))
 	require.NoError(t, err)

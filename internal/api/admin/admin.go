@@ -1,0 +1,525 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sextantdb/sextant"
+)
+
+// Route patterns.
+const (
+	prefix   = "/sextant/v1"
+	collPath = prefix + "/tenants/{tenant}/databases/{database}/collections/{name}"
+)
+
+// Options configure a Handler. The zero value is valid.
+type Options struct {
+	// Logger receives internal errors. Default: discard.
+	Logger *slog.Logger
+	// MaxMeasure bounds the n of an on-demand recall measurement. Default
+	// 10000.
+	MaxMeasure int
+}
+
+// Handler serves the admin endpoints for a DB.
+type Handler struct {
+	db   *sextant.DB
+	opts Options
+}
+
+// New returns a Handler serving db.
+func New(db *sextant.DB, opts Options) *Handler {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxMeasure <= 0 {
+		opts.MaxMeasure = 10_000
+	}
+	return &Handler{db: db, opts: opts}
+}
+
+// Register mounts the admin routes on mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	routes := []struct {
+		pattern string
+		fn      func(w http.ResponseWriter, r *http.Request) error
+	}{
+		{"GET " + prefix + "/health", h.listHealth},
+		{"GET " + collPath + "/health", h.health},
+		{"POST " + collPath + "/health/measure", h.measure},
+		{"PUT " + collPath + "/auto_ef", h.autoEf},
+		{"POST " + collPath + "/explain", h.explain},
+	}
+	for _, rt := range routes {
+		fn := rt.fn
+		mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
+			if err := fn(w, r); err != nil {
+				h.writeError(w, r, err)
+			}
+		})
+	}
+}
+
+// apiError is an error with its HTTP status and name.
+type apiError struct {
+	status int
+	name   string
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "InvalidArgumentError", fmt.Sprintf(format, args...)}
+}
+
+func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{http.StatusInternalServerError, "InternalError", err.Error()}
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			ae.status, ae.name = http.StatusRequestEntityTooLarge, "ChromaError"
+		case errors.Is(err, sextant.ErrNotFound):
+			ae.status, ae.name = http.StatusNotFound, "NotFoundError"
+		case errors.Is(err, sextant.ErrInvalidFilter), errors.Is(err, sextant.ErrInvalidArgument),
+			errors.Is(err, sextant.ErrInvalidName), errors.Is(err, sextant.ErrDimensionMismatch),
+			errors.Is(err, sextant.ErrInvalidVector):
+			ae.status, ae.name = http.StatusBadRequest, "InvalidArgumentError"
+		case errors.Is(err, sextant.ErrClosed):
+			ae.status, ae.name = http.StatusServiceUnavailable, "ChromaError"
+		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+			ae.status, ae.name = http.StatusServiceUnavailable, "ChromaError"
+		}
+	}
+	if ae.status >= 500 {
+		h.opts.Logger.Error("admin api: request failed", "method", r.Method, "path", r.URL.Path,
+			"status", ae.status, "err", err)
+	}
+	writeJSON(w, ae.status, struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}{ae.name, ae.msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]string{"error": "InternalError", "message": "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// decode reads a JSON body into dst; an empty body leaves dst as it is.
+func decode(r *http.Request, dst any) error {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return badRequest("invalid JSON body: %v", err)
+	}
+	return nil
+}
+
+// collection resolves the request's tenant, database and collection name.
+func (h *Handler) collection(r *http.Request) (*sextant.Collection, error) {
+	c, err := h.db.Database(r.PathValue("tenant"), r.PathValue("database")).GetCollection(r.PathValue("name"))
+	if errors.Is(err, sextant.ErrNotFound) {
+		return nil, &apiError{http.StatusNotFound, "NotFoundError", err.Error()}
+	}
+	return c, err
+}
+
+// Interval is a recall estimate in JSON; Estimate is null without samples.
+type Interval struct {
+	Estimate *float64 `json:"estimate"`
+	Low      float64  `json:"low"`
+	High     float64  `json:"high"`
+	Samples  int      `json:"samples"`
+}
+
+// Recall is the rolling recall estimate, overall and split.
+type Recall struct {
+	Interval
+	Filtered   Interval `json:"filtered"`
+	Unfiltered Interval `json:"unfiltered"`
+}
+
+// EfChange is one change of the effective ef.
+type EfChange struct {
+	At     time.Time `json:"at"`
+	From   int       `json:"from"`
+	To     int       `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// Finding is a drift or health finding.
+type Finding struct {
+	Severity string             `json:"severity"`
+	Code     string             `json:"code"`
+	Message  string             `json:"message"`
+	Figures  map[string]float64 `json:"figures"`
+	At       time.Time          `json:"at"`
+}
+
+// Index describes the collection's index.
+type Index struct {
+	Mode         string  `json:"mode"` // exact, building or hnsw
+	Live         int     `json:"live"`
+	Slots        int     `json:"slots"`
+	Tombstones   int     `json:"tombstones"`
+	BuildSeconds float64 `json:"build_seconds"`
+}
+
+// Memory is the collection's memory, in bytes.
+type Memory struct {
+	Vectors int64 `json:"vectors"`
+	Graph   int64 `json:"graph"`
+	Index   int64 `json:"index"`
+}
+
+// Config is the part of the collection's configuration the triage needs.
+type Config struct {
+	Metric         string  `json:"metric"`
+	Dimension      int     `json:"dimension"`
+	EmbeddingModel string  `json:"embedding_model"`
+	EfSearch       int     `json:"ef_search"`
+	RecallTarget   float64 `json:"recall_target"`
+	ManualEf       bool    `json:"manual_ef"`
+	ExactThreshold int     `json:"exact_threshold"`
+}
+
+// Norms summarize the norms of written vectors (before normalization).
+type Norms struct {
+	Count     uint64  `json:"count"`      // every vector written since open
+	Mean      float64 `json:"mean"`       // over Count
+	UnitShare float64 `json:"unit_share"` // share of Count within the histogram bucket holding 1
+	// History is the drift baseline: the vectors judged normal.
+	History          int     `json:"history"`
+	HistoryMean      float64 `json:"history_mean"`
+	HistoryStd       float64 `json:"history_std"`
+	HistoryUnitShare float64 `json:"history_unit_share"`
+	Rejected         uint64  `json:"rejected"`
+}
+
+// Sampler are the recall sampler's counters.
+type Sampler struct {
+	Offered      uint64  `json:"offered"`
+	Live         uint64  `json:"live"`
+	Stored       uint64  `json:"stored"`
+	SpentSeconds float64 `json:"spent_seconds"`
+}
+
+// Health is a collection's health document.
+type Health struct {
+	Tenant      string     `json:"tenant"`
+	Database    string     `json:"database"`
+	Collection  string     `json:"collection"`
+	Status      string     `json:"status"` // ok or degraded
+	Reason      string     `json:"reason"`
+	Recall      Recall     `json:"recall"`
+	Target      float64    `json:"target"`
+	EffectiveEf int        `json:"effective_ef"`
+	AutoEf      bool       `json:"auto_ef"`
+	EfHistory   []EfChange `json:"ef_history"`
+	Findings    []Finding  `json:"findings"`
+	Index       Index      `json:"index"`
+	WALBytes    int64      `json:"wal_bytes"`
+	Checkpoints int64      `json:"checkpoints"`
+	Memory      Memory     `json:"memory"`
+	Config      Config     `json:"config"`
+	Norms       Norms      `json:"norms"`
+	Sampler     Sampler    `json:"sampler"`
+}
+
+func interval(recall float64, samples int, low, high float64) Interval {
+	iv := Interval{Low: low, High: high, Samples: samples}
+	if samples > 0 && !math.IsNaN(recall) {
+		iv.Estimate = &recall
+	}
+	return iv
+}
+
+// healthOf builds the health document of c from its engine health.
+func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
+	st, err := c.Stats()
+	if err != nil {
+		return Health{}, err
+	}
+	cfg := c.Config()
+	e := eh.Recall
+	h := Health{
+		Tenant: c.Tenant(), Database: c.Database(), Collection: c.Name(),
+		Status: eh.Status, Reason: eh.Reason,
+		Recall: Recall{
+			Interval:   interval(e.Recall, e.Samples, e.Low, e.High),
+			Filtered:   interval(e.Filtered.Recall, e.Filtered.Samples, e.Filtered.Low, e.Filtered.High),
+			Unfiltered: interval(e.Unfiltered.Recall, e.Unfiltered.Samples, e.Unfiltered.Low, e.Unfiltered.High),
+		},
+		Target: eh.Target, EffectiveEf: eh.EffectiveEf, AutoEf: eh.AutoEf,
+		EfHistory: []EfChange{}, Findings: []Finding{},
+		Index: Index{Mode: st.Mode, Live: st.Live, Slots: st.Slots, Tombstones: st.Tombstones,
+			BuildSeconds: eh.BuildSeconds},
+		WALBytes: st.WALBytes, Checkpoints: st.Checkpoints,
+		Memory: Memory{Vectors: st.VectorBytes, Graph: st.GraphBytes, Index: st.IndexBytes},
+		Config: Config{Metric: string(cfg.Metric), Dimension: cfg.Dimension, EmbeddingModel: cfg.EmbeddingModel,
+			EfSearch: cfg.EfSearch, RecallTarget: cfg.RecallTarget, ManualEf: cfg.ManualEf,
+			ExactThreshold: cfg.ExactThreshold},
+		Norms: Norms{
+			Count: eh.NormHist.Count, History: eh.Drift.Vectors, HistoryMean: eh.Drift.NormMean,
+			HistoryStd: eh.Drift.NormStd, HistoryUnitShare: eh.Drift.UnitShare, Rejected: eh.Drift.Rejected,
+		},
+		Sampler: Sampler{Offered: eh.Sampler.Offered, Live: eh.Sampler.Live, Stored: eh.Sampler.Stored,
+			SpentSeconds: eh.Sampler.Spent.Seconds()},
+	}
+	if nh := eh.NormHist; nh.Count > 0 {
+		h.Norms.Mean = nh.Sum / float64(nh.Count)
+		for i, b := range nh.Bounds {
+			lo := 0.0
+			if i > 0 {
+				lo = nh.Bounds[i-1]
+			}
+			if lo < 1 && 1 <= b && i < len(nh.Counts) {
+				h.Norms.UnitShare = float64(nh.Counts[i]) / float64(nh.Count)
+			}
+		}
+	}
+	for _, ch := range eh.EfHistory {
+		h.EfHistory = append(h.EfHistory, EfChange{At: ch.At, From: ch.From, To: ch.To, Reason: ch.Reason})
+	}
+	for _, f := range eh.Findings {
+		figs := map[string]float64{}
+		for k, v := range f.Figures {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) {
+				figs[k] = v
+			}
+		}
+		h.Findings = append(h.Findings, Finding{Severity: f.Severity.String(), Code: f.Code, Message: f.Message,
+			Figures: figs, At: f.At})
+	}
+	return h, nil
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	eh, err := c.Health()
+	if err != nil {
+		return err
+	}
+	doc, err := healthOf(c, eh)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+func (h *Handler) measure(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	req := struct {
+		N int `json:"n"`
+	}{N: 200}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.N < 1 || req.N > h.opts.MaxMeasure {
+		return badRequest("n %d outside [1, %d]", req.N, h.opts.MaxMeasure)
+	}
+	eh, err := c.MeasureRecall(r.Context(), req.N)
+	if err != nil {
+		return err
+	}
+	doc, err := healthOf(c, eh)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+func (h *Handler) autoEf(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	var req struct {
+		On *bool `json:"on"`
+	}
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.On == nil {
+		return badRequest(`body must be {"on": true|false}`)
+	}
+	if err := c.SetAutoEf(*req.On); err != nil {
+		return err
+	}
+	eh, err := c.Health()
+	if err != nil {
+		return err
+	}
+	doc, err := healthOf(c, eh)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, doc)
+	return nil
+}
+
+// Summary is one collection's line in GET /sextant/v1/health.
+type Summary struct {
+	Tenant      string    `json:"tenant"`
+	Database    string    `json:"database"`
+	Collection  string    `json:"collection"`
+	Status      string    `json:"status"`
+	Reason      string    `json:"reason"`
+	Recall      *float64  `json:"recall"`
+	Samples     int       `json:"samples"`
+	Target      float64   `json:"target"`
+	EffectiveEf int       `json:"effective_ef"`
+	Findings    []Finding `json:"findings"`
+}
+
+// Overview is the answer of GET /sextant/v1/health.
+type Overview struct {
+	Status      string    `json:"status"` // degraded when any collection is
+	Collections []Summary `json:"collections"`
+}
+
+func (h *Handler) listHealth(w http.ResponseWriter, _ *http.Request) error {
+	out := Overview{Status: "ok", Collections: []Summary{}}
+	for _, tenant := range h.db.ListTenants() {
+		dbs, err := h.db.ListDatabases(tenant, 0, 0)
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		for _, d := range dbs {
+			colls, err := h.db.Database(tenant, d.Name).ListCollections(0, 0)
+			if err != nil {
+				continue
+			}
+			for _, c := range colls {
+				eh, err := c.Health()
+				if err != nil {
+					continue // dropped meanwhile
+				}
+				doc, err := healthOf(c, eh)
+				if err != nil {
+					continue
+				}
+				if doc.Status != "ok" {
+					out.Status = "degraded"
+				}
+				out.Collections = append(out.Collections, Summary{
+					Tenant: tenant, Database: d.Name, Collection: c.Name(), Status: doc.Status, Reason: doc.Reason,
+					Recall: doc.Recall.Estimate, Samples: doc.Recall.Samples, Target: doc.Target,
+					EffectiveEf: doc.EffectiveEf, Findings: doc.Findings,
+				})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// ExplainRequest is the body of POST .../explain.
+type ExplainRequest struct {
+	QueryEmbedding []float32      `json:"query_embedding"` // omitted: a stored vector
+	Where          map[string]any `json:"where"`
+	WhereDocument  map[string]any `json:"where_document"`
+	NResults       int            `json:"n_results"`
+	Ef             int            `json:"ef"`
+}
+
+// Plan is how a query was executed.
+type Plan struct {
+	Kind                 string  `json:"kind"`
+	Ef                   int     `json:"ef"`
+	Matches              int     `json:"matches"`
+	Live                 int     `json:"live"`
+	Selectivity          float64 `json:"selectivity"` // matches / live
+	DistanceComputations int     `json:"distance_computations"`
+	Fallback             bool    `json:"fallback"`
+	Filter               string  `json:"filter"`
+	Results              int     `json:"results"`
+	Seconds              float64 `json:"seconds"`
+	StoredQuery          bool    `json:"stored_query"` // the query was a stored vector
+}
+
+func (h *Handler) explain(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	var req ExplainRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.NResults == 0 {
+		req.NResults = 10
+	}
+	if req.NResults < 1 {
+		return badRequest("n_results %d must be at least 1", req.NResults)
+	}
+	q, stored := req.QueryEmbedding, false
+	if len(q) == 0 {
+		got, err := c.Get(r.Context(), sextant.GetOptions{Limit: 1, Include: sextant.IncludeEmbeddings})
+		if err != nil {
+			return err
+		}
+		if len(got.IDs) == 0 {
+			return badRequest("the collection is empty: give a query_embedding")
+		}
+		q, stored = got.Embeddings[0], true
+	}
+	start := time.Now()
+	res, err := c.Query(r.Context(), sextant.QueryOptions{
+		Embeddings: [][]float32{q}, K: req.NResults, Ef: req.Ef,
+		Where: req.Where, WhereDocument: req.WhereDocument,
+		Include: sextant.IncludeNone, Explain: true,
+	})
+	if err != nil {
+		return err
+	}
+	secs := time.Since(start).Seconds()
+	if len(res.Plans) == 0 {
+		return errors.New("explain: the query returned no plan")
+	}
+	p := res.Plans[0]
+	out := Plan{Kind: p.Kind, Ef: p.Ef, Matches: p.Matches, Live: p.Live,
+		DistanceComputations: p.DistanceComputations, Fallback: p.Fallback, Filter: p.Filter,
+		Seconds: secs, StoredQuery: stored}
+	if p.Live > 0 {
+		out.Selectivity = float64(p.Matches) / float64(p.Live)
+	}
+	if len(res.IDs) > 0 {
+		out.Results = len(res.IDs[0])
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
