@@ -22,7 +22,7 @@ func NewRootCommand() *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.AddCommand(newVersionCmd(), newServeCmd(), newBenchCmd(), newLoadCmd())
+	root.AddCommand(newVersionCmd(), newServeCmd(), newBenchCmd(), newLoadCmd(), newDoctorCmd())
 	return root
 }
 
@@ -34,6 +34,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		if ec, ok := err.(interface{ ExitCode() int }); ok {
+			return ec.ExitCode() // the command printed its report (sextant doctor)
+		}
 		fmt.Fprintf(stderr, "sextant: %v\n", err)
 		return 1
 	}
