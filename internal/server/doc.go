@@ -4,8 +4,10 @@
 //
 // # Routes
 //
-// The Chroma API v2 lives under /api/v2 (see internal/api/chroma). The server
-// adds:
+// The Chroma API v2 lives under /api/v2 (see internal/api/chroma) and
+// Sextant's recall guardrail endpoints under /sextant/v1 (collection health,
+// on-demand recall measurement, auto_ef, explain; see internal/api/admin).
+// The server adds:
 //
 //   - GET /healthz: 200 while the process is up.
 //   - GET /readyz: 200 once the database is open and every collection
@@ -16,8 +18,13 @@
 //     its records, WAL bytes, memory, checkpoints written
 //     (sextant_collection_checkpoints_total) and the duration of the last one
 //     (sextant_collection_last_checkpoint_seconds), and whether a background
-//     HNSW build runs (sextant_collection_index_building); Go and process
-//     metrics.
+//     HNSW build runs (sextant_collection_index_building); the recall
+//     guardrails (sextant_recall_estimate, _samples, sextant_recall_target,
+//     sextant_effective_ef, sextant_collection_degraded, the
+//     sextant_vector_norm / sextant_result_distance /
+//     sextant_query_duration_seconds{plan} histograms,
+//     sextant_index_build_seconds, sextant_drift_findings{code,severity});
+//     Go and process metrics.
 //   - GET /openapi.json: an OpenAPI 3.1 description of every route above,
 //     embedded in the binary (openapi.json beside this file; a test checks
 //     it against the mux).
@@ -44,8 +51,9 @@
 // With Config.APIKeys set, every request except heartbeat, /healthz and
 // /readyz must carry a key in x-chroma-token or Authorization: Bearer; else
 // 401. A read-only key gets 403 on writes. Whether a request writes is
-// decided by its route pattern, not only its method: POST .../get, .../query
-// and .../search only read.
+// decided by its route pattern, not only its method: POST .../get, .../query,
+// .../search and .../explain only read; POST .../health/measure and
+// PUT .../auto_ef write.
 //
 // # Shutdown
 //
