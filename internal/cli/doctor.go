@@ -180,6 +180,7 @@ type (
 			Mode       string `json:"mode"`
 			Live       int    `json:"live"`
 			Tombstones int    `json:"tombstones"`
+			Unindexed  int    `json:"unindexed"`
 		} `json:"index"`
 		WALBytes    int64 `json:"wal_bytes"`
 		Checkpoints int64 `json:"checkpoints"`
@@ -401,7 +402,8 @@ func collectionFindings(h docHealth, ckptInterval int64) []doctorFinding {
 	fig["tombstone_share"] = tshare
 	switch {
 	case ix.Mode == "building":
-		out = append(out, doctorFinding{Severity: sevInfo, Check: "index", Message: fmt.Sprintf("HNSW index building over %d records; queries are exact meanwhile", ix.Live),
+		fig["unindexed"] = float64(ix.Unindexed)
+		out = append(out, doctorFinding{Severity: sevInfo, Check: "index", Message: fmt.Sprintf("HNSW index building over %d records (%d not yet in the graph); queries are exact meanwhile", ix.Live, ix.Unindexed),
 			Action: "wait for the build (sextant_collection_index_building returns to 0)", Figures: fig})
 	case ix.Mode == "hnsw" && tshare > doctorTombstoneShare:
 		out = append(out, doctorFinding{Severity: sevWarning, Check: "index",

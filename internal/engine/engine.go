@@ -293,6 +293,7 @@ type Stats struct {
 	Live        int
 	Slots       int
 	Tombstones  int
+	Unindexed   int    // live records not in the serving graph yet (a build is running)
 	Mode        string // "exact", "building", "hnsw"
 	VectorBytes int64
 	GraphBytes  int64
@@ -326,6 +327,7 @@ func (c *Collection) Stats() Stats {
 		s.GraphBytes = c.mu.graph.MemoryBytes()
 	case c.mu.building != nil:
 		s.Mode = "building"
+		s.Unindexed = max(0, s.Live-c.mu.building.Len())
 	}
 	return s
 }

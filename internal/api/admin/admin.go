@@ -187,6 +187,7 @@ type Index struct {
 	Live         int     `json:"live"`
 	Slots        int     `json:"slots"`
 	Tombstones   int     `json:"tombstones"`
+	Unindexed    int     `json:"unindexed"` // live records not in the graph yet (during a build)
 	BuildSeconds float64 `json:"build_seconds"`
 }
 
@@ -278,7 +279,7 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 		Target: eh.Target, EffectiveEf: eh.EffectiveEf, AutoEf: eh.AutoEf,
 		EfHistory: []EfChange{}, Findings: []Finding{},
 		Index: Index{Mode: st.Mode, Live: st.Live, Slots: st.Slots, Tombstones: st.Tombstones,
-			BuildSeconds: eh.BuildSeconds},
+			Unindexed: st.Unindexed, BuildSeconds: eh.BuildSeconds},
 		WALBytes: st.WALBytes, Checkpoints: st.Checkpoints,
 		Memory: Memory{Vectors: st.VectorBytes, Graph: st.GraphBytes, Index: st.IndexBytes},
 		Config: Config{Metric: string(cfg.Metric), Dimension: cfg.Dimension, EmbeddingModel: cfg.EmbeddingModel,
