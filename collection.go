@@ -556,7 +556,7 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine()})
+		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, Raw: opts.Embeddings[i], K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine()})
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}

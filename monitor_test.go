@@ -199,3 +199,29 @@ func rotation(rng *rand.Rand, d int) func([]float32) []float32 {
 		return out
 	}
 }
+
+// TestDriftNoFalseAlarmOnOrderedData: GloVe vectors written in frequency
+// order (their norms drift with frequency) and queried as given (not unit
+// length) are the normal life of a collection, not a finding.
+func TestDriftNoFalseAlarmOnOrderedData(t *testing.T) {
+	ds := loadDataset(t, "glove-twitter-25", 0)
+	db := openTest(t, t.TempDir(), &Options{ExactThreshold: 2000})
+	defer closeTest(t, db)
+	c, err := db.Default().CreateCollection("ordered", &CollectionConfig{Metric: Cosine})
+	require.NoError(t, err)
+	rows := make([]int, len(ds.Base))
+	for i := range rows {
+		rows[i] = i
+	}
+	for i := 0; i < len(rows); i += 1000 {
+		require.NoError(t, c.Add(ctx, rowRecords(ds.Base, rows[i:min(i+1000, len(rows))], "r")))
+	}
+	require.NoError(t, c.WaitIndexed())
+	for _, q := range ds.Queries[:400] {
+		_, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{q}, K: 10, Include: IncludeNone})
+		require.NoError(t, err)
+	}
+	h, err := c.Health()
+	require.NoError(t, err)
+	require.Empty(t, h.Findings)
+}

@@ -50,7 +50,8 @@ const (
 
 // SearchRequest is one nearest-neighbour query.
 type SearchRequest struct {
-	Vector  []float32
+	Vector  []float32 // prepared by PrepareQuery
+	Raw     []float32 // the query as the caller gave it (drift detection); nil: Vector
 	K       int
 	Ef      int // 0: the collection's ef_search
 	Filter  *filter.Filter
@@ -218,7 +219,11 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if plan.Kind != PlanExact && !plan.Fallback && req.Ef <= 0 && req.IDs == nil {
 		c.offerSample(req.Vector, k, req.Filter, res)
 	}
-	c.mon.record(c.mon.drift.ObserveQuery(req.Vector), c.logFinding)
+	raw := req.Raw
+	if raw == nil {
+		raw = req.Vector
+	}
+	c.mon.record(c.mon.drift.ObserveQuery(raw), c.logFinding)
 	c.mon.record(c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric), c.logFinding)
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
 	return hits, plan, nil

@@ -41,7 +41,7 @@
 //     1 ± 1e-3, and > 1% of the batch's are not.
 //   - norm_shift (warning, batches ≥ 20, not reported together with
 //     not_normalized): batch mean norm > 1 σ from the history mean (σ floored
-//     at 1e-3·mean), or a KS statistic over the log-spaced norm buckets above
+//     at 1e-3·mean), and a KS statistic over the log-spaced norm buckets above
 //     max(0.2, 1.95·√((n+m)/(nm))).
 //   - direction_shift (warning, batches ≥ 20): cosine between the batch's and
 //     the history's mean normalized vector < 0.5; only run when the history

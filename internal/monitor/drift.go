@@ -94,9 +94,9 @@ type DriftOptions struct {
 	// to reach MinDirectionSignal (DefaultMinDirectionSignal).
 	DirectionCos       float64
 	MinDirectionSignal float64
-	// NormShiftSigma: a batch mean norm this many history standard deviations
-	// away is a norm shift (DefaultNormShiftSigma); so is a bucketed KS
-	// statistic above max(MinKS, KSCoefficient·√((n+m)/(n·m))).
+	// NormShiftSigma: a batch whose mean norm is this many history standard
+	// deviations away (DefaultNormShiftSigma) AND whose bucketed KS statistic
+	// is above max(MinKS, KSCoefficient·√((n+m)/(n·m))) is a norm shift.
 	NormShiftSigma float64
 	KSCoefficient  float64
 	MinKS          float64
@@ -377,7 +377,10 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 			shift := math.Abs(bw.mean-d.mu.norms.mean) / sd
 			ks := bh.KS(d.mu.hist)
 			crit := max(o.MinKS, o.KSCoefficient*math.Sqrt((hn+float64(b))/(hn*float64(b))))
-			if shift > o.NormShiftSigma || ks > crit {
+			// Both the mean and the shape must move: batches of ordered data
+			// (word vectors by frequency, documents by topic) shift one of
+			// them alone without any change of model.
+			if shift > o.NormShiftSigma && ks > crit {
 				out = append(out, Finding{
 					Severity: Warning,
 					Code:     CodeNormShift,
