@@ -13,6 +13,9 @@
 // # Kernels
 //
 // Dot and L2Sq have a portable Go implementation that always compiles; on
-// amd64 an assembly version may be selected at init time (see kernels_*.go),
-// and the build tag purego forces the portable one.
+// amd64 there are AVX2+FMA and AVX-512 assembly versions. One set is picked at
+// init time (see kernels_*.go): AVX2+FMA where the CPU has it, else the
+// portable one; the environment variable SEXTANT_KERNELS=generic|avx2fma|avx512
+// overrides the choice for benchmarking (an unusable name is ignored). The
+// build tag purego forces the portable kernels.
 package vec

@@ -1,5 +1,7 @@
 package vec
 
+import "os"
+
 // Dot returns the inner product of a and b. len(b) must be >= len(a); it
 // panics otherwise, whichever kernel is in use.
 func Dot(a, b []float32) float32 {
@@ -14,14 +16,63 @@ func L2Sq(a, b []float32) float32 {
 	return l2Impl(a, b)
 }
 
-// dotImpl and l2Impl are the kernels in use; an architecture file may replace
-// them in init (kernels_amd64.go), and then sets kernelName. Dot and L2Sq have
-// checked len(b) >= len(a) before calling them.
+// kernelSet is one implementation of the kernels. missing names the CPU
+// feature it needs and this machine lacks; "" means it is usable here.
+type kernelSet struct {
+	name    string
+	dot, l2 func(a, b []float32) float32
+	missing string
+}
+
+// kernelSets lists every kernel set compiled into this binary, the portable
+// one first; archKernels (kernels_amd64.go, kernels_other.go) adds the
+// assembly ones, usable or not, so tests can name what they skip.
+var kernelSets = append([]kernelSet{{name: "generic", dot: dotGeneric, l2: l2Generic}}, archKernels()...)
+
+// dotImpl and l2Impl are the kernels in use, picked once in init by
+// selectKernels; kernelName names them. Dot and L2Sq have checked
+// len(b) >= len(a) before calling them.
 var (
 	dotImpl    = dotGeneric
 	l2Impl     = l2Generic
 	kernelName = "generic"
 )
+
+// kernelsEnv overrides the choice, for benchmarking: SEXTANT_KERNELS=generic,
+// avx2fma or avx512. A name that is unknown or not usable on this CPU is
+// ignored and the default is used.
+const kernelsEnv = "SEXTANT_KERNELS"
+
+func init() { selectKernels(os.Getenv(kernelsEnv)) }
+
+// selectKernels installs the kernel set called want if it is usable here, and
+// otherwise the default: the first usable set in defaultKernelOrder.
+func selectKernels(want string) {
+	if k, ok := usableKernels(want); ok {
+		useKernels(k)
+		return
+	}
+	for _, name := range defaultKernelOrder {
+		if k, ok := usableKernels(name); ok {
+			useKernels(k)
+			return
+		}
+	}
+	useKernels(kernelSets[0])
+}
+
+func usableKernels(name string) (kernelSet, bool) {
+	for _, k := range kernelSets {
+		if k.name == name && k.missing == "" {
+			return k, true
+		}
+	}
+	return kernelSet{}, false
+}
+
+func useKernels(k kernelSet) {
+	dotImpl, l2Impl, kernelName = k.dot, k.l2, k.name
+}
 
 // dotGeneric is the portable inner product, unrolled by 4 with independent
 // accumulators so the compiler can keep them in registers.

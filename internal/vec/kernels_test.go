@@ -9,38 +9,43 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-type kernel struct {
-	name string
-	fn   func(a, b []float32) float32
+// op is one operation: how to pick its kernel from a set, and the scale of
+// its rounding error, Σ|terms| in float64.
+type op struct {
+	name  string
+	fn    func(k kernelSet) func(a, b []float32) float32
+	bound func(a, b []float32) float64
 }
 
-// kernelPair is one operation's portable kernel, the kernel in use, and the
-// scale of its rounding error: Σ|terms| in float64.
-type kernelPair struct {
-	op         string
-	ref, inUse kernel
-	bound      func(a, b []float32) float64
+var ops = []op{
+	{"dot", func(k kernelSet) func(a, b []float32) float32 { return k.dot }, func(a, b []float32) float64 {
+		var s float64
+		for i := range a {
+			s += math.Abs(float64(a[i]) * float64(b[i]))
+		}
+		return s
+	}},
+	{"l2", func(k kernelSet) func(a, b []float32) float32 { return k.l2 }, func(a, b []float32) float64 {
+		var s float64
+		for i := range a {
+			d := float64(a[i]) - float64(b[i])
+			s += d * d
+		}
+		return s
+	}},
 }
 
-// kernelPairs returns, for dot and l2, the portable kernel and the one in use.
-// Under purego or without AVX2+FMA both are the portable one.
-func kernelPairs() []kernelPair {
-	return []kernelPair{
-		{"dot", kernel{"generic", dotGeneric}, kernel{kernelName, dotImpl}, func(a, b []float32) float64 {
-			var s float64
-			for i := range a {
-				s += math.Abs(float64(a[i]) * float64(b[i]))
+// forEachKernelSet runs f in a subtest per compiled kernel set, skipping a set
+// only when this CPU lacks the feature it needs (and saying which).
+func forEachKernelSet(t *testing.T, f func(t *testing.T, k kernelSet)) {
+	t.Logf("kernels in use: %s", kernelName)
+	for _, k := range kernelSets {
+		t.Run(k.name, func(t *testing.T) {
+			if k.missing != "" {
+				t.Skipf("CPU lacks %s", k.missing)
 			}
-			return s
-		}},
-		{"l2", kernel{"generic", l2Generic}, kernel{kernelName, l2Impl}, func(a, b []float32) float64 {
-			var s float64
-			for i := range a {
-				d := float64(a[i]) - float64(b[i])
-				s += d * d
-			}
-			return s
-		}},
+			f(t, k)
+		})
 	}
 }
 
@@ -52,54 +57,86 @@ func randVec(r *rand.Rand, n int, scale float64) []float32 {
 	return v
 }
 
-// TestKernelsMatchGeneric checks the kernel in use against the portable one at
-// every length 0..1024 and at unaligned offsets. The two sum in different
-// orders (and the assembly fuses multiply-add), so they agree within a bound
-// relative to Σ|terms|, which is what float32 rounding is proportional to.
+// TestKernelsMatchGeneric checks every usable kernel set (not only the one in
+// use) against the portable one at every length 0..1024 and at unaligned
+// offsets. They sum in different orders (and the assembly fuses
+// multiply-add), so they agree within a bound relative to Σ|terms|, which is
+// what float32 rounding is proportional to.
 func TestKernelsMatchGeneric(t *testing.T) {
-	t.Logf("kernels in use: %s", kernelName)
-	r := rand.New(rand.NewPCG(1, 2))
-	const maxLen = 1024
-	for _, scale := range []float64{1, 1e3} {
-		a := randVec(r, maxLen+8, scale)
-		b := randVec(r, maxLen+8, scale)
-		for _, kp := range kernelPairs() {
-			for _, off := range [][2]int{{0, 0}, {1, 3}, {3, 1}, {5, 7}} {
-				for n := 0; n <= maxLen; n++ {
-					x, y := a[off[0]:off[0]+n], b[off[1]:off[1]+n]
-					want := kp.ref.fn(x, y)
-					got := kp.inUse.fn(x, y)
-					tol := 1e-5*kp.bound(x, y) + 1e-6
-					if diff := math.Abs(float64(got) - float64(want)); diff > tol {
-						t.Fatalf("%s %s vs generic: scale %g offsets %v len %d: got %v want %v (diff %g > tol %g)",
-							kp.op, kp.inUse.name, scale, off, n, got, want, diff, tol)
+	forEachKernelSet(t, func(t *testing.T, k kernelSet) {
+		r := rand.New(rand.NewPCG(1, 2))
+		const maxLen = 1024
+		for _, scale := range []float64{1, 1e3} {
+			a := randVec(r, maxLen+8, scale)
+			b := randVec(r, maxLen+8, scale)
+			for _, o := range ops {
+				ref, got := o.fn(kernelSets[0]), o.fn(k)
+				for _, off := range [][2]int{{0, 0}, {1, 3}, {3, 1}, {5, 7}} {
+					for n := 0; n <= maxLen; n++ {
+						x, y := a[off[0]:off[0]+n], b[off[1]:off[1]+n]
+						want, have := ref(x, y), got(x, y)
+						tol := 1e-5*o.bound(x, y) + 1e-6
+						if diff := math.Abs(float64(have) - float64(want)); diff > tol {
+							t.Fatalf("%s %s vs generic: scale %g offsets %v len %d: got %v want %v (diff %g > tol %g)",
+								o.name, k.name, scale, off, n, have, want, diff, tol)
+						}
 					}
 				}
 			}
 		}
-	}
+	})
 }
 
 // TestKernelsExact checks small integer inputs, where every kernel is exact,
-// including lengths that exercise each of the 32-, 8- and 1-wide loops.
+// including lengths that exercise each of the wide, narrow and tail loops of
+// every kernel set, through the set's functions and through Dot and L2Sq.
 func TestKernelsExact(t *testing.T) {
-	for _, n := range []int{0, 1, 7, 8, 9, 31, 32, 33, 39, 40, 41, 63, 64, 65, 100, 1000} {
-		a := make([]float32, n)
-		b := make([]float32, n)
-		var dot, l2 float32
-		for i := range a {
-			a[i] = float32(i%7 - 3)
-			b[i] = float32(i%5 - 2)
-			dot += a[i] * b[i]
-			l2 += (a[i] - b[i]) * (a[i] - b[i])
+	lens := []int{0, 1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 39, 40, 41, 63, 64, 65, 79, 80, 95, 100, 127, 128, 129, 1000}
+	forEachKernelSet(t, func(t *testing.T, k kernelSet) {
+		for _, n := range lens {
+			a := make([]float32, n)
+			b := make([]float32, n)
+			var dot, l2 float32
+			for i := range a {
+				a[i] = float32(i%7 - 3)
+				b[i] = float32(i%5 - 2)
+				dot += a[i] * b[i]
+				l2 += (a[i] - b[i]) * (a[i] - b[i])
+			}
+			require.Equal(t, dot, k.dot(a, b), "dot len %d", n)
+			require.Equal(t, l2, k.l2(a, b), "l2 len %d", n)
+			// A longer b is allowed; only its first len(a) elements count.
+			bb := append(append([]float32(nil), b...), 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100, 100)
+			require.Equal(t, dot, k.dot(a, bb), "dot long b len %d", n)
+			require.Equal(t, l2, k.l2(a, bb), "l2 long b len %d", n)
+			if k.name == kernelName {
+				require.Equal(t, dot, Dot(a, bb), "Dot len %d", n)
+				require.Equal(t, l2, L2Sq(a, bb), "L2Sq len %d", n)
+			}
 		}
-		require.Equal(t, dot, Dot(a, b), "dot len %d", n)
-		require.Equal(t, l2, L2Sq(a, b), "l2 len %d", n)
-		// A longer b is allowed; only its first len(a) elements count.
-		bb := append(append([]float32(nil), b...), 100, 100, 100)
-		require.Equal(t, dot, Dot(a, bb), "dot long b len %d", n)
-		require.Equal(t, l2, L2Sq(a, bb), "l2 long b len %d", n)
+	})
+}
+
+// TestSelectKernels checks that SEXTANT_KERNELS picks any usable set by name
+// and that an unknown or unusable name falls back to the default.
+func TestSelectKernels(t *testing.T) {
+	defer selectKernels("") // restore the default
+	selectKernels("")
+	def := kernelName
+	require.Equal(t, kernelSets[0].name, "generic")
+	for _, k := range kernelSets {
+		selectKernels(k.name)
+		if k.missing != "" {
+			require.Equal(t, def, kernelName, "unusable %s (lacks %s)", k.name, k.missing)
+			continue
+		}
+		require.Equal(t, k.name, kernelName)
+		a := []float32{1, 2, 3}
+		require.Equal(t, float32(14), Dot(a, a))
+		require.Equal(t, float32(0), L2Sq(a, a))
 	}
+	selectKernels("no-such-kernels")
+	require.Equal(t, def, kernelName)
 }
 
 func TestKernelsShortBPanics(t *testing.T) {
@@ -110,40 +147,29 @@ func TestKernelsShortBPanics(t *testing.T) {
 
 var sink float32
 
-func benchKernels(b *testing.B, pick func(kp kernelPair) bool) {
+// benchKernels benchmarks every usable kernel set for op o, per dimension:
+// sub-benchmark names are <set>/dim=<n>.
+func benchKernels(b *testing.B, o op) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, kp := range kernelPairs() {
-		if !pick(kp) {
-			continue
-		}
-		impls := []kernel{kp.ref}
-		if kp.inUse.name != kp.ref.name {
-			impls = append(impls, kp.inUse)
-		}
-		for _, dim := range []int{25, 128, 512, 784} {
-			x, y := randVec(r, dim, 1), randVec(r, dim, 1)
-			for _, k := range impls {
-				b.Run(fmt.Sprintf("%s/dim=%d", k.name, dim), func(b *testing.B) {
-					b.ReportAllocs()
-					var s float32
-					for b.Loop() {
-						s += k.fn(x, y)
-					}
-					sink = s
-				})
+	for _, dim := range []int{25, 128, 512, 784, 1536} {
+		x, y := randVec(r, dim, 1), randVec(r, dim, 1)
+		for _, k := range kernelSets {
+			if k.missing != "" {
+				continue
 			}
+			fn := o.fn(k)
+			b.Run(fmt.Sprintf("%s/dim=%d", k.name, dim), func(b *testing.B) {
+				b.ReportAllocs()
+				var s float32
+				for b.Loop() {
+					s += fn(x, y)
+				}
+				sink = s
+			})
 		}
 	}
 }
 
-func BenchmarkDot(b *testing.B) {
-	benchKernels(b, func(kp kernelPair) bool {
-		return kp.op == "dot"
-	})
-}
+func BenchmarkDot(b *testing.B) { benchKernels(b, ops[0]) }
 
-func BenchmarkL2Sq(b *testing.B) {
-	benchKernels(b, func(kp kernelPair) bool {
-		return kp.op == "l2"
-	})
-}
+func BenchmarkL2Sq(b *testing.B) { benchKernels(b, ops[1]) }
