@@ -234,7 +234,11 @@ func toPuts(recs []Record) ([]engine.Put, error) {
 // duplicate id in the batch or an invalid vector or metadata refuses all of
 // it with a *RecordError.
 func (c *Collection) Add(ctx context.Context, recs []Record) error {
-	return c.putBatch(ctx, recs, false)
+	e, puts, err := c.preparePuts(ctx, recs)
+	if err != nil {
+		return err
+	}
+	return e.Add(puts)
 }
 
 // AddSkipExisting inserts the records whose ids do not exist yet and
@@ -255,17 +259,6 @@ func (c *Collection) Upsert(ctx context.Context, recs []Record) error {
 		return err
 	}
 	return e.Upsert(puts)
-}
-
-func (c *Collection) putBatch(ctx context.Context, recs []Record, upsert bool) error {
-	if upsert {
-		return c.Upsert(ctx, recs)
-	}
-	e, puts, err := c.preparePuts(ctx, recs)
-	if err != nil {
-		return err
-	}
-	return e.Add(puts)
 }
 
 func (c *Collection) preparePuts(ctx context.Context, recs []Record) (*engine.Collection, []engine.Put, error) {

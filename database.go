@@ -3,6 +3,7 @@ package sextant
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/sextantdb/sextant/internal/payload"
 )
@@ -147,7 +148,7 @@ func (d *Database) ListCollections(limit, offset int) ([]*Collection, error) {
 			out = append(out, c)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Collection) int { return compareStr(a.cat.name, b.cat.name) })
+	slices.SortFunc(out, func(a, b *Collection) int { return strings.Compare(a.cat.name, b.cat.name) })
 	return page(out, limit, offset), nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/sextantdb/sextant/internal/engine"
@@ -188,25 +189,15 @@ func (db *DB) writeCatalogLocked() error {
 	}
 	slices.SortFunc(cat.Databases, func(a, b databaseRow) int {
 		if a.Tenant != b.Tenant {
-			return compareStr(a.Tenant, b.Tenant)
+			return strings.Compare(a.Tenant, b.Tenant)
 		}
-		return compareStr(a.Name, b.Name)
+		return strings.Compare(a.Name, b.Name)
 	})
 	for _, c := range db.mu.colls {
 		cat.Collections = append(cat.Collections, c.rowLocked())
 	}
-	slices.SortFunc(cat.Collections, func(a, b collRow) int { return compareStr(a.ID, b.ID) })
+	slices.SortFunc(cat.Collections, func(a, b collRow) int { return strings.Compare(a.ID, b.ID) })
 	return db.writeCatalogRows(cat)
-}
-
-func compareStr(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (db *DB) collDir(id string) string { return path.Join(db.dir, "collections", id) }
@@ -376,7 +367,7 @@ func (db *DB) ListDatabases(tenant string, limit, offset int) ([]DatabaseInfo, e
 			out = append(out, DatabaseInfo{ID: id, Name: s.database, Tenant: tenant})
 		}
 	}
-	slices.SortFunc(out, func(a, b DatabaseInfo) int { return compareStr(a.Name, b.Name) })
+	slices.SortFunc(out, func(a, b DatabaseInfo) int { return strings.Compare(a.Name, b.Name) })
 	return page(out, limit, offset), nil
 }
 
