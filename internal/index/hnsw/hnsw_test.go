@@ -1,7 +1,10 @@
 package hnsw
 
 import (
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -312,21 +315,65 @@ func TestSearchAllocs(t *testing.T) {
 	require.Zero(t, allocs)
 }
 
-func BenchmarkSearch(b *testing.B) {
-	d := loadData(b, "glove-twitter-25", 0, 0)
-	s := vec.NewSlab(len(d.base[0]))
-	g := New(Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}, s)
-	insertAll(g, s, seq(len(d.base)), d.base, 2)
-	dst := make([]vec.Neighbor, 0, 10)
-	var dist int
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; b.Loop(); i++ {
-		var st SearchStats
-		dst, st = g.Search(d.queries[i%len(d.queries)], 10, 100, nil, dst)
-		dist += st.DistanceComputations
+// benchGraphs caches the graphs of BenchmarkSearch across -count runs.
+var benchGraphs sync.Map // name -> *Graph
+
+// benchGraph returns a graph over the first n base rows of a shared data set
+// (M 16, efConstruction 100, 2 goroutines), built once per process.
+func benchGraph(b *testing.B, name string, n int) (*Graph, *dataset) {
+	d := loadData(b, name, n, 0)
+	if g, ok := benchGraphs.Load(name); ok {
+		return g.(*Graph), d
 	}
-	b.ReportMetric(float64(dist)/float64(b.N), "dists/op")
+	s := vec.NewSlab(len(d.base[0]))
+	cfg := Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}
+	// SEXTANT_BENCH_GRAPHS names a folder where the built graphs are kept, so
+	// that runs (and the binaries of a before/after comparison) search the same
+	// graph and skip the build.
+	dir := os.Getenv("SEXTANT_BENCH_GRAPHS")
+	file := filepath.Join(dir, fmt.Sprintf("%s-%d.hnsw", name, len(d.base)))
+	var g *Graph
+	if dir != "" {
+		if buf, err := os.ReadFile(file); err == nil {
+			for i, r := range d.base {
+				s.Set(uint32(i), r)
+			}
+			g, err = Decode(buf, cfg, s)
+			require.NoError(b, err)
+		}
+	}
+	if g == nil {
+		g = New(cfg, s)
+		insertAll(g, s, seq(len(d.base)), d.base, 2)
+		if dir != "" {
+			require.NoError(b, os.WriteFile(file, g.AppendBinary(nil), 0o644))
+		}
+	}
+	benchGraphs.Store(name, g)
+	return g, d
+}
+
+func BenchmarkSearch(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		n    int
+	}{{"glove-twitter-25", 0}, {"wordnet-use512", 50000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			g, d := benchGraph(b, tc.name, tc.n)
+			dst := make([]vec.Neighbor, 0, 10)
+			var dist int
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu := cpuTime()
+			for i := 0; b.Loop(); i++ {
+				var st SearchStats
+				dst, st = g.Search(d.queries[i%len(d.queries)], 10, 100, nil, dst)
+				dist += st.DistanceComputations
+			}
+			b.ReportMetric(float64(dist)/float64(b.N), "dists/op")
+			b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
 }
 
 func BenchmarkInsert(b *testing.B) {

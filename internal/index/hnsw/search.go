@@ -223,6 +223,10 @@ func (g *Graph) greedy(q []float32, cur vec.Neighbor, layer int, st *SearchStats
 // otherwise only live nodes that pass filter (a nil filter passes all).
 // Non-result nodes are still traversed.
 func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, all bool, filter Filter, st *SearchStats) {
+	// Without a filter and without tombstones every node is a result: skip
+	// the per-candidate state and filter checks. A node tombstoned during
+	// the search may then be returned, as if the search had run first.
+	all = all || (filter == nil && g.tombs.Load() == 0)
 	s.visit(ep.Slot)
 	st.Visited++
 	lower := float32(maxFloat)
@@ -231,6 +235,8 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 		lower = ep.Dist
 	}
 	s.cand = pushMin(s.cand, ep)
+	visited, epoch := s.visited, s.epoch
+	nvisit, ndist := 0, 0
 	for len(s.cand) > 0 {
 		var c vec.Neighbor
 		s.cand, c = popMin(s.cand)
@@ -239,14 +245,20 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 		}
 		l := g.list(c.Slot, layer)
 		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
-		for i := 1; i <= n; i++ {
-			nb := atomic.LoadUint32(&l[i])
-			if !s.visit(nb) {
+		nbs := l[1 : n+1]
+		for i := range nbs {
+			nb := atomic.LoadUint32(&nbs[i])
+			if int(nb) >= len(visited) {
+				// A node inserted during the search: grow the list.
+				s.visit(nb)
+				visited = s.visited
+			} else if visited[nb] == epoch {
 				continue
 			}
-			st.Visited++
+			visited[nb] = epoch
+			nvisit++
 			d := g.dist(q, g.vectors.At(nb))
-			st.DistanceComputations++
+			ndist++
 			if len(s.res) < ef || d < lower {
 				x := vec.Neighbor{Slot: nb, Dist: d}
 				s.cand = pushMin(s.cand, x)
@@ -261,6 +273,8 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 			}
 		}
 	}
+	st.Visited += nvisit
+	st.DistanceComputations += ndist
 }
 
 const maxFloat = 3.4028234663852886e38
@@ -300,18 +314,34 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 		cur = g.greedy(q, cur, l, &st)
 	}
 	g.searchLayer(s, q, cur, ef, 0, false, filter, &st)
-	for len(s.res) > k {
-		s.res, _ = popMax(s.res)
-	}
-	n := len(s.res)
+	return smallest(s.res, k, dst), st
+}
+
+// smallest appends the k smallest of res in ascending (Dist, Slot) order to
+// dst[:0], by insertion into a sorted prefix: most of the ef results lose to
+// the current k-th at the first comparison, which is cheaper than popping
+// ef-k of them off the heap.
+func smallest(res []vec.Neighbor, k int, dst []vec.Neighbor) []vec.Neighbor {
+	n := min(k, len(res))
 	if cap(dst) < n {
-		dst = make([]vec.Neighbor, n)
+		dst = make([]vec.Neighbor, 0, n)
 	}
-	dst = dst[:n]
-	for i := n - 1; i >= 0; i-- {
-		s.res, dst[i] = popMax(s.res)
+	dst = dst[:0]
+	for _, x := range res {
+		if len(dst) == n {
+			if !less(x, dst[n-1]) {
+				continue
+			}
+			dst = dst[:n-1]
+		}
+		i := len(dst)
+		dst = append(dst, x)
+		for ; i > 0 && less(x, dst[i-1]); i-- {
+			dst[i] = dst[i-1]
+		}
+		dst[i] = x
 	}
-	return dst, st
+	return dst
 }
 
 // sortedResults drains s.res into s.tmp in ascending order and returns it.
