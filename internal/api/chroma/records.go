@@ -202,11 +202,7 @@ func (h *Handler) deleteRecords(w http.ResponseWriter, r *http.Request) error {
 	if err := h.decodeBody(w, r, &req); err != nil {
 		return err
 	}
-	where, err := filterArg(req.Where, "where")
-	if err != nil {
-		return err
-	}
-	whereDoc, err := filterArg(req.WhereDocument, "where_document")
+	where, whereDoc, err := filterArgs(req.Where, req.WhereDocument)
 	if err != nil {
 		return err
 	}
@@ -326,11 +322,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	where, err := filterArg(req.Where, "where")
-	if err != nil {
-		return err
-	}
-	whereDoc, err := filterArg(req.WhereDocument, "where_document")
+	where, whereDoc, err := filterArgs(req.Where, req.WhereDocument)
 	if err != nil {
 		return err
 	}
@@ -399,11 +391,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	where, err := filterArg(req.Where, "where")
-	if err != nil {
-		return err
-	}
-	whereDoc, err := filterArg(req.WhereDocument, "where_document")
+	where, whereDoc, err := filterArgs(req.Where, req.WhereDocument)
 	if err != nil {
 		return err
 	}

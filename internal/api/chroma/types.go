@@ -147,6 +147,17 @@ func convertNumbers(v any) (any, error) {
 	return v, nil
 }
 
+// filterArgs decodes a request's where and where_document.
+func filterArgs(where, whereDocument any) (w, wd map[string]any, err error) {
+	if w, err = filterArg(where, "where"); err != nil {
+		return nil, nil, err
+	}
+	if wd, err = filterArg(whereDocument, "where_document"); err != nil {
+		return nil, nil, err
+	}
+	return w, wd, nil
+}
+
 // filterArg checks a decoded where / where_document value: absent or null
 // is no filter, an object is converted for the root API, anything else is
 // Chroma's 400 "Invalid where clause" (§6).
