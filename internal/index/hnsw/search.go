@@ -302,19 +302,30 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 	ef = max(ef, k)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	epSlot, top, ok := g.entry()
+	cur, ok := g.descend(q, &st)
 	if !ok {
 		return dst, st
 	}
 	s := g.scratchs.get(g.capacity())
 	defer g.scratchs.put(s)
+	g.searchLayer(s, q, cur, ef, 0, false, filter, &st)
+	return smallest(s.res, k, dst), st
+}
+
+// descend walks greedily from the entry point down to layer 1 and returns
+// the layer-0 starting point; ok is false for an empty graph.
+// REQUIRES: g.mu held (shared).
+func (g *Graph) descend(q []float32, st *SearchStats) (vec.Neighbor, bool) {
+	epSlot, top, ok := g.entry()
+	if !ok {
+		return vec.Neighbor{}, false
+	}
 	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
 	st.DistanceComputations++
 	for l := top; l > 0; l-- {
-		cur = g.greedy(q, cur, l, &st)
+		cur = g.greedy(q, cur, l, st)
 	}
-	g.searchLayer(s, q, cur, ef, 0, false, filter, &st)
-	return smallest(s.res, k, dst), st
+	return cur, true
 }
 
 // smallest appends the k smallest of res in ascending (Dist, Slot) order to

@@ -41,30 +41,14 @@ func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Ne
 	ef = max(ef, k)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	epSlot, top, ok := g.entry()
+	cur, ok := g.descend(q, &st)
 	if !ok {
 		return dst, st
 	}
 	s := g.scratchs.get(g.capacity())
 	defer g.scratchs.put(s)
-	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
-	st.DistanceComputations++
-	for l := top; l > 0; l-- {
-		cur = g.greedy(q, cur, l, &st)
-	}
 	g.searchTwoHop(s, q, cur, k, ef, filter, &st)
-	for len(s.res) > k {
-		s.res, _ = popMax(s.res)
-	}
-	n := len(s.res)
-	if cap(dst) < n {
-		dst = make([]vec.Neighbor, n)
-	}
-	dst = dst[:n]
-	for i := n - 1; i >= 0; i-- {
-		s.res, dst[i] = popMax(s.res)
-	}
-	return dst, st
+	return smallest(s.res, k, dst), st
 }
 
 // searchTwoHop is the layer-0 part of SearchTwoHop, from ep (its distance known),
