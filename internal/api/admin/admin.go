@@ -320,12 +320,8 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 	return h, nil
 }
 
-func (h *Handler) health(w http.ResponseWriter, r *http.Request) error {
-	c, err := h.collection(r)
-	if err != nil {
-		return err
-	}
-	eh, err := c.Health()
+// writeHealth answers with the health document of c, or with err.
+func writeHealth(w http.ResponseWriter, c *sextant.Collection, eh sextant.Health, err error) error {
 	if err != nil {
 		return err
 	}
@@ -335,6 +331,15 @@ func (h *Handler) health(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, doc)
 	return nil
+}
+
+func (h *Handler) health(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	eh, err := c.Health()
+	return writeHealth(w, c, eh, err)
 }
 
 func (h *Handler) measure(w http.ResponseWriter, r *http.Request) error {
@@ -352,15 +357,7 @@ func (h *Handler) measure(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("n %d outside [1, %d]", req.N, h.opts.MaxMeasure)
 	}
 	eh, err := c.MeasureRecall(r.Context(), req.N)
-	if err != nil {
-		return err
-	}
-	doc, err := healthOf(c, eh)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, doc)
-	return nil
+	return writeHealth(w, c, eh, err)
 }
 
 func (h *Handler) autoEf(w http.ResponseWriter, r *http.Request) error {
@@ -381,15 +378,7 @@ func (h *Handler) autoEf(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	eh, err := c.Health()
-	if err != nil {
-		return err
-	}
-	doc, err := healthOf(c, eh)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, doc)
-	return nil
+	return writeHealth(w, c, eh, err)
 }
 
 // Summary is one collection's line in GET /sextant/v1/health.
