@@ -615,3 +615,32 @@ func FuzzReplay(f *testing.F) {
 		}
 	})
 }
+
+// A large record must not leave megabyte buffers behind once written: a Log
+// lives as long as its collection.
+func TestLargeRecordBuffersReleased(t *testing.T) {
+	l := open(t, vfs.NewMem(), func(o *Options) { o.SegmentSize = 64 << 20 })
+	big := makeRec(0, 3<<20)
+	for range 3 {
+		pos, err := l.Append(big)
+		require.NoError(t, err)
+		require.NoError(t, l.Sync(pos))
+	}
+	l.ioMu.Lock()
+	spare := cap(l.spare)
+	l.ioMu.Unlock()
+	l.mu.Lock()
+	buf := cap(l.mu.buf)
+	l.mu.Unlock()
+	require.LessOrEqual(t, spare, maxSpare)
+	require.LessOrEqual(t, buf, maxSpare)
+	// Rotation keeps the same bound.
+	_, err := l.Append(big)
+	require.NoError(t, err)
+	_, err = l.Rotate()
+	require.NoError(t, err)
+	l.ioMu.Lock()
+	require.LessOrEqual(t, cap(l.spare), maxSpare)
+	l.ioMu.Unlock()
+	require.NoError(t, l.Close())
+}
