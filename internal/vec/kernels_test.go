@@ -173,3 +173,24 @@ func benchKernels(b *testing.B, o op) {
 func BenchmarkDot(b *testing.B) { benchKernels(b, ops[0]) }
 
 func BenchmarkL2Sq(b *testing.B) { benchKernels(b, ops[1]) }
+
+// Prefetch is a hint: it must accept any vector and line count, including
+// lines past the end of v (a prefetch never faults), and change nothing.
+func TestPrefetch(t *testing.T) {
+	for _, n := range []int{0, 1, 25, 512} {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(i)
+		}
+		for _, lines := range []int{-1, 0, 1, 4, 64} {
+			Prefetch(v, lines)
+		}
+		for i := range v {
+			if v[i] != float32(i) {
+				t.Fatalf("Prefetch changed v[%d]", i)
+			}
+		}
+	}
+	PrefetchUint32(nil, 1)
+	PrefetchUint32(make([]uint32, 33), 1)
+}

@@ -357,7 +357,7 @@ func BenchmarkSearch(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		n    int
-	}{{"glove-twitter-25", 0}, {"wordnet-use512", 50000}} {
+	}{{"glove-twitter-25", 0}, {"fashion-mnist-784", 0}, {"wordnet-use512", 50000}} {
 		b.Run(tc.name, func(b *testing.B) { benchSearch(b, tc.name, tc.n, false) })
 		// The same graph with its slots renumbered by Reorder (BFS order).
 		b.Run(tc.name+"/reordered", func(b *testing.B) { benchSearch(b, tc.name, tc.n, true) })
@@ -401,5 +401,26 @@ func BenchmarkInsert(b *testing.B) {
 			g = New(Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}, s)
 		}
 		g.Insert(uint32(i % len(d.base)))
+	}
+}
+
+// BenchmarkBuild builds a whole graph on one goroutine (M 16,
+// efConstruction 100), as `sextant bench` does per worker; ns/vector is
+// the figure to compare.
+func BenchmarkBuild(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		n    int
+	}{{"glove-twitter-25", 0}, {"fashion-mnist-784", 0}, {"wordnet-use512", 10000}} {
+		b.Run(tc.name, func(b *testing.B) {
+			d := loadData(b, tc.name, tc.n, 0)
+			cfg := Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}
+			b.ReportAllocs()
+			for b.Loop() {
+				s := vec.NewSlab(len(d.base[0]))
+				insertAll(New(cfg, s), s, seq(len(d.base)), d.base, 1)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(d.base)), "ns/vector")
+		})
 	}
 }

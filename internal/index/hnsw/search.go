@@ -25,7 +25,23 @@ type scratch struct {
 	skip     []uint32       // SearchTwoHop: the failing neighbours of one expansion
 	deep     []vec.Neighbor
 	deepNext bool
+	batch    []uint32 // searchLayer: the unvisited neighbours of one node
 }
+
+// Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
+// purego). Measured with BenchmarkSearch (M 16, efConstruction 100, ef 100,
+// alternated runs on the 2-core EPYC; median of 2-4): without any prefetch
+// glove-twitter-25 47-49, fashion-mnist-784 143-144, wordnet-use512 320-338
+// µs/op; with these settings 43-44, 122-131, 262-311. Neighbouring settings
+// (distance 1 or 3, 2 or 8 lines) were within the noise of these.
+const (
+	// prefetchAhead is how many unvisited neighbours ahead of the distance
+	// computation their vectors are prefetched.
+	prefetchAhead = 2
+	// prefetchLines caps the 64-byte lines prefetched per vector; the
+	// hardware prefetcher streams the rest once the first lines miss.
+	prefetchLines = 4
+)
 
 // scratchPool is a typed wrapper around sync.Pool.
 type scratchPool struct{ p sync.Pool }
@@ -237,6 +253,7 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 	s.cand = pushMin(s.cand, ep)
 	visited, epoch := s.visited, s.epoch
 	nvisit, ndist := 0, 0
+	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	for len(s.cand) > 0 {
 		var c vec.Neighbor
 		s.cand, c = popMin(s.cand)
@@ -246,6 +263,10 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 		l := g.list(c.Slot, layer)
 		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
 		nbs := l[1 : n+1]
+		// First the unvisited neighbours, then their distances, with the
+		// vectors prefetchAhead ahead prefetched so their loads overlap the
+		// computation.
+		batch := s.batch[:0]
 		for i := range nbs {
 			nb := atomic.LoadUint32(&nbs[i])
 			if int(nb) >= len(visited) {
@@ -256,7 +277,23 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 				continue
 			}
 			visited[nb] = epoch
-			nvisit++
+			batch = append(batch, nb)
+		}
+		s.batch = batch
+		nvisit += len(batch)
+		// The candidate now nearest is usually the next one expanded: start
+		// loading its neighbour list (a cache miss otherwise: lists and
+		// vectors live in separate slabs).
+		if len(s.cand) > 0 {
+			vec.PrefetchUint32(g.list(s.cand[0].Slot, layer), 1)
+		}
+		for j := range min(prefetchAhead, len(batch)) {
+			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
+		}
+		for j, nb := range batch {
+			if j+prefetchAhead < len(batch) {
+				vec.Prefetch(g.vectors.At(batch[j+prefetchAhead]), pfLines)
+			}
 			d := g.dist(q, g.vectors.At(nb))
 			ndist++
 			if len(s.res) < ef || d < lower {
