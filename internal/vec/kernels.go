@@ -16,6 +16,16 @@ func L2Sq(a, b []float32) float32 {
 	return l2Impl(a, b)
 }
 
+// RawDot and RawL2Sq return the kernels in use without the length check of
+// Dot and L2Sq: they compute over the first min(len(a), len(b)) elements.
+// Hot loops whose vectors all have one dimension (the HNSW search) call them
+// through a func value kept for the loop, saving the check and a call level
+// per distance.
+func RawDot() func(a, b []float32) float32 { return dotImpl }
+
+// RawL2Sq is RawDot for the squared Euclidean distance.
+func RawL2Sq() func(a, b []float32) float32 { return l2Impl }
+
 // kernelSet is one implementation of the kernels. missing names the CPU
 // feature it needs and this machine lacks; "" means it is usable here.
 type kernelSet struct {

@@ -110,6 +110,7 @@ type Graph struct {
 	strideU  int // 1 + m
 	mult     float64
 	l2       bool
+	kern     func(a, b []float32) float32 // vec.RawL2Sq or vec.RawDot
 	vectors  *vec.Slab
 	efC      int
 	scratchs scratchPool
@@ -164,8 +165,12 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 		strideU: 1 + cfg.M,
 		mult:    1 / math.Log(float64(cfg.M)),
 		l2:      cfg.Metric == vec.L2,
+		kern:    vec.RawDot(),
 		vectors: vectors,
 		efC:     max(cfg.EfConstruction, cfg.M),
+	}
+	if g.l2 {
+		g.kern = vec.RawL2Sq()
 	}
 	g.rng.r = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	empty := []*chunk{}
@@ -179,11 +184,14 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 func (g *Graph) Config() Config { return g.cfg }
 
 // dist is the distance between a and b under the graph's metric.
+// Every vector of the graph and every query (checked by Search) has the
+// slab's dimension, so the raw kernel needs no length check.
 func (g *Graph) dist(a, b []float32) float32 {
-	if g.l2 {
-		return vec.L2Sq(a, b)
+	d := g.kern(a, b)
+	if !g.l2 {
+		d = 1 - d
 	}
-	return 1 - vec.Dot(a, b)
+	return d
 }
 
 // capacity returns the number of slots with allocated node storage.
@@ -239,15 +247,21 @@ func levelOf(state uint32) int { return int(state>>levelShift) & 31 }
 // then cap slots. Elements are read and written with atomics; writers hold
 // the slot's stripe lock.
 func (g *Graph) list(slot uint32, layer int) []uint32 {
-	c := (*g.chunks.Load())[slot>>nodeShift]
 	if layer == 0 {
-		off := int(slot&(nodeChunk-1)) * g.stride0
-		return c.links[off : off+g.stride0 : off+g.stride0]
+		return g.list0(slot)
 	}
+	c := (*g.chunks.Load())[slot>>nodeShift]
 	b := c.upper[slot&(nodeChunk-1)] + uint32(layer-1)
 	uc := *(*g.upperChunks.Load())[b>>upperShift]
 	off := int(b&(upperChunk-1)) * g.strideU
 	return uc[off : off+g.strideU : off+g.strideU]
+}
+
+// list0 is list on layer 0, small enough to inline in the search loop.
+func (g *Graph) list0(slot uint32) []uint32 {
+	c := (*g.chunks.Load())[slot>>nodeShift]
+	off := int(slot&(nodeChunk-1)) * g.stride0
+	return c.links[off : off+g.stride0 : off+g.stride0]
 }
 
 // capOf returns the neighbour cap on layer.

@@ -2,6 +2,7 @@ package hnsw
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -422,5 +423,24 @@ func BenchmarkBuild(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(d.base)), "ns/vector")
 		})
+	}
+}
+
+// poolKey must order exactly like less, and poolNeighbor must undo it.
+func TestPoolKeyOrder(t *testing.T) {
+	dists := []float32{float32(math.Inf(-1)), -3e38, -2, -1e-7, -1e-40, float32(math.Copysign(0, -1)), 0, 1e-40, 1e-7, 0.5, 1, 2, 3e38, float32(math.Inf(1))}
+	var ns []vec.Neighbor
+	for _, d := range dists {
+		for _, s := range []uint32{0, 1, 7, math.MaxUint32} {
+			ns = append(ns, vec.Neighbor{Slot: s, Dist: d})
+		}
+	}
+	for _, a := range ns {
+		back := poolNeighbor(poolKey(a))
+		require.Equal(t, a.Slot, back.Slot)
+		require.True(t, a.Dist == back.Dist, "%v round-trips to %v", a, back)
+		for _, b := range ns {
+			require.Equal(t, less(a, b), poolKey(a) < poolKey(b), "%v vs %v", a, b)
+		}
 	}
 }

@@ -57,8 +57,7 @@ func (g *Graph) Insert(slot uint32) {
 	s := g.scratchs.get(g.capacity())
 	for l := min(level, top); l >= 0; l-- {
 		s.reset(0)
-		g.searchLayer(s, q, cur, g.efC, l, true, nil, &stats)
-		cands := s.sortedResults()
+		cands := g.searchLayer(s, q, cur, g.efC, g.efC, l, true, nil, &stats)
 		// A concurrent insert may already have linked slot on this layer.
 		cands = slices.DeleteFunc(cands, func(n vec.Neighbor) bool { return n.Slot == slot })
 		if len(cands) == 0 {

@@ -211,8 +211,7 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 	}
 	s.reset(0)
 	s.visit(slot)
-	g.searchLayer(s, q, cur, g.efC, 0, true, nil, &st)
-	cands := s.sortedResults()
+	cands := g.searchLayer(s, q, cur, g.efC, g.efC, 0, true, nil, &st)
 	for _, r := range cands {
 		l := g.list(r.Slot, 0)
 		if n := int(l[0]); n < g.m0 {
@@ -319,8 +318,7 @@ func (g *Graph) relink(s *scratch, slot uint32, layer int) {
 	}
 	s.reset(0)
 	s.visit(slot) // never a result of its own search
-	g.searchLayer(s, q, cur, g.efC, layer, false, nil, &st)
-	cands := s.sortedResults()
+	cands := g.searchLayer(s, q, cur, g.efC, g.efC, layer, false, nil, &st)
 	cands = slices.DeleteFunc(cands, func(n vec.Neighbor) bool { return n.Slot == slot })
 	s.sel = g.heuristic(cands, g.m, s.sel[:0])
 	g.rewriteLocked(g.list(slot, layer), layer, s.sel)

@@ -1,6 +1,7 @@
 package hnsw
 
 import (
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -26,6 +27,8 @@ type scratch struct {
 	deep     []vec.Neighbor
 	deepNext bool
 	batch    []uint32 // searchLayer: the unvisited neighbours of one node
+	pool     []uint64 // searchPool: candidates and results, sorted poolKeys
+	done     []bool   // searchPool: which pool entries were expanded
 }
 
 // Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
@@ -234,15 +237,175 @@ func (g *Graph) greedy(q []float32, cur vec.Neighbor, layer int, st *SearchStats
 }
 
 // searchLayer is hnswlib's searchBaseLayer: a best-first search of layer
-// from ep with breadth ef, leaving up to ef results in s.res (a max-heap).
-// With all set every node may be a result (construction and repair);
-// otherwise only live nodes that pass filter (a nil filter passes all).
-// Non-result nodes are still traversed.
-func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, all bool, filter Filter, st *SearchStats) {
-	// Without a filter and without tombstones every node is a result: skip
-	// the per-candidate state and filter checks. A node tombstoned during
-	// the search may then be returned, as if the search had run first.
-	all = all || (filter == nil && g.tombs.Load() == 0)
+// from ep with breadth ef. It returns the k <= ef nearest results, nearest
+// first, in s's memory (valid until s is reused). With all set every node may
+// be a result (construction and repair); otherwise only live nodes that pass
+// filter (a nil filter passes all). Non-result nodes are still traversed.
+func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, k, layer int, all bool, filter Filter, st *SearchStats) []vec.Neighbor {
+	// Without a filter and without tombstones every node is a result: the
+	// candidates and the results are one sorted pool. A node tombstoned
+	// during the search may then be returned, as if the search had run first.
+	if all || (filter == nil && g.tombs.Load() == 0) {
+		res := g.searchPool(s, q, ep, ef, layer, st)
+		return res[:min(k, len(res))]
+	}
+	g.searchHeap(s, q, ep, ef, layer, filter, st)
+	if k < len(s.res) {
+		s.tmp = smallest(s.res, k, s.tmp[:0])
+		return s.tmp
+	}
+	return s.sortedResults()
+}
+
+// searchPool is searchLayer when every node is a result. The candidates
+// and the results are one array sorted by (Dist, Slot), at most ef long, with
+// a flag per entry for the nodes already expanded; the next node expanded is
+// the nearest one not expanded yet. This is the same search as the two heaps
+// of searchHeap (a candidate farther than the ef-th result is never expanded
+// there either), with a branch-free binary search and a short copy per
+// insertion in place of three heap operations. Entries are (Dist, Slot)
+// packed into one uint64 that orders like less (poolKey), so each comparison
+// is one integer compare.
+func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, st *SearchStats) []vec.Neighbor {
+	s.visit(ep.Slot)
+	pool := append(s.pool[:0], poolKey(ep))
+	done := append(s.done[:0], false)
+	visited, epoch := s.visited, s.epoch
+	nvisit, ndist := 1, 0
+	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
+	for cur := 0; cur < len(pool); {
+		done[cur] = true
+		slot := uint32(pool[cur])
+		var l []uint32
+		if layer == 0 {
+			l = g.list0(slot)
+		} else {
+			l = g.list(slot, layer)
+		}
+		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+		nbs := l[1 : n+1]
+		if cap(s.batch) < len(nbs) {
+			s.batch = make([]uint32, len(nbs), 2*len(nbs))
+		}
+		batch := s.batch[:len(nbs)]
+		fresh := 0
+		for i := range nbs {
+			nb := atomic.LoadUint32(&nbs[i])
+			if int(nb) >= len(visited) {
+				s.visit(nb) // a node inserted during the search: grow the list
+				visited = s.visited
+				batch[fresh] = nb
+				fresh++
+				continue
+			}
+			// Branch-free: whether nb was visited is a coin toss the
+			// predictor loses.
+			seen := visited[nb] == epoch
+			visited[nb] = epoch
+			batch[fresh] = nb
+			if !seen {
+				fresh++
+			}
+		}
+		batch = batch[:fresh]
+		nvisit += fresh
+		// The nearest entry not expanded yet is usually the next one.
+		if layer == 0 {
+			for j := cur + 1; j < len(pool); j++ {
+				if !done[j] {
+					vec.PrefetchUint32(g.list0(uint32(pool[j])), 1)
+					break
+				}
+			}
+		}
+		for j := range min(prefetchAhead, len(batch)) {
+			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
+		}
+		next := len(pool) // lowest position inserted at
+		for j, nb := range batch {
+			if j+prefetchAhead < len(batch) {
+				vec.Prefetch(g.vectors.At(batch[j+prefetchAhead]), pfLines)
+			}
+			key := poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, g.vectors.At(nb))})
+			ndist++
+			if len(pool) >= ef && key >= pool[len(pool)-1] {
+				continue
+			}
+			// Lower bound of key in pool (not in it: slots are unique).
+			lo := 0
+			for m := len(pool); m > 1; {
+				half := m >> 1
+				if pool[lo+half] < key {
+					lo += half
+				}
+				m -= half
+			}
+			if len(pool) > 0 && pool[lo] < key {
+				lo++
+			}
+			if len(pool) < ef {
+				pool = append(pool, 0)
+				done = append(done, false)
+			}
+			copy(pool[lo+1:], pool[lo:len(pool)-1])
+			copy(done[lo+1:], done[lo:len(done)-1])
+			pool[lo], done[lo] = key, false
+			next = min(next, lo)
+		}
+		// Entries before cur are all expanded; an insertion at or before cur
+		// is the nearest unexpanded entry, else look on from cur+1.
+		if next <= cur {
+			cur = next
+		} else {
+			cur++
+			for cur < len(pool) && done[cur] {
+				cur++
+			}
+		}
+	}
+	s.pool, s.done = pool, done
+	st.Visited += nvisit
+	st.DistanceComputations += ndist
+	res := s.tmp[:0]
+	for _, key := range pool {
+		res = append(res, poolNeighbor(key))
+	}
+	s.tmp = res
+	return res
+}
+
+// poolKey packs n into a uint64 that orders like less: the distance's bits
+// made monotonic (negative floats flipped, the sign bit set on the others;
+// -0 taken as +0) above the slot.
+func poolKey(n vec.Neighbor) uint64 {
+	b := math.Float32bits(n.Dist)
+	if b == 1<<31 {
+		b = 0 // -0 == +0
+	}
+	if b&(1<<31) != 0 {
+		b = ^b
+	} else {
+		b |= 1 << 31
+	}
+	return uint64(b)<<32 | uint64(n.Slot)
+}
+
+// poolNeighbor is the inverse of poolKey.
+func poolNeighbor(key uint64) vec.Neighbor {
+	b := uint32(key >> 32)
+	if b&(1<<31) != 0 {
+		b &^= 1 << 31
+	} else {
+		b = ^b
+	}
+	return vec.Neighbor{Slot: uint32(key), Dist: math.Float32frombits(b)}
+}
+
+// searchHeap is searchLayer with a filter or tombstones: a min-heap of
+// candidates (s.cand) and a max-heap of up to ef results (s.res), so that
+// nodes that are not results are traversed without taking a result's place.
+func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, filter Filter, st *SearchStats) {
+	const all = false
 	s.visit(ep.Slot)
 	st.Visited++
 	lower := float32(maxFloat)
@@ -260,7 +423,12 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 		if c.Dist > lower && len(s.res) >= ef {
 			break
 		}
-		l := g.list(c.Slot, layer)
+		var l []uint32
+		if layer == 0 {
+			l = g.list0(c.Slot)
+		} else {
+			l = g.list(c.Slot, layer)
+		}
 		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
 		nbs := l[1 : n+1]
 		// First the unvisited neighbours, then their distances, with the
@@ -284,8 +452,8 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, layer 
 		// The candidate now nearest is usually the next one expanded: start
 		// loading its neighbour list (a cache miss otherwise: lists and
 		// vectors live in separate slabs).
-		if len(s.cand) > 0 {
-			vec.PrefetchUint32(g.list(s.cand[0].Slot, layer), 1)
+		if len(s.cand) > 0 && layer == 0 {
+			vec.PrefetchUint32(g.list0(s.cand[0].Slot), 1)
 		}
 		for j := range min(prefetchAhead, len(batch)) {
 			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
@@ -345,8 +513,8 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 	}
 	s := g.scratchs.get(g.capacity())
 	defer g.scratchs.put(s)
-	g.searchLayer(s, q, cur, ef, 0, false, filter, &st)
-	return smallest(s.res, k, dst), st
+	res := g.searchLayer(s, q, cur, ef, k, 0, false, filter, &st)
+	return append(dst, res...), st
 }
 
 // descend walks greedily from the entry point down to layer 1 and returns
