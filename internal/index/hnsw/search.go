@@ -2,6 +2,7 @@ package hnsw
 
 import (
 	"math"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 
@@ -335,9 +336,10 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 			lo := 0
 			for m := len(pool); m > 1; {
 				half := m >> 1
-				if pool[lo+half] < key {
-					lo += half
-				}
+				// borrow is 1 when pool[lo+half] < key: a data-dependent
+				// step without a branch to mispredict.
+				_, borrow := bits.Sub64(pool[lo+half], key, 0)
+				lo += half & -int(borrow)
 				m -= half
 			}
 			if len(pool) > 0 && pool[lo] < key {
@@ -375,18 +377,12 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 }
 
 // poolKey packs n into a uint64 that orders like less: the distance's bits
-// made monotonic (negative floats flipped, the sign bit set on the others;
-// -0 taken as +0) above the slot.
+// made monotonic (negative floats flipped, the sign bit set on the others),
+// branch-free, above the slot. Adding +0 first turns -0 into +0, which less
+// takes as equal.
 func poolKey(n vec.Neighbor) uint64 {
-	b := math.Float32bits(n.Dist)
-	if b == 1<<31 {
-		b = 0 // -0 == +0
-	}
-	if b&(1<<31) != 0 {
-		b = ^b
-	} else {
-		b |= 1 << 31
-	}
+	b := math.Float32bits(n.Dist + 0)
+	b ^= uint32(int32(b)>>31) | 1<<31
 	return uint64(b)<<32 | uint64(n.Slot)
 }
 
