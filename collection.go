@@ -3,6 +3,7 @@ package sextant
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"github.com/sextantdb/sextant/internal/engine"
 	"github.com/sextantdb/sextant/internal/errs"
@@ -502,6 +503,10 @@ type QueryResult struct {
 
 // Query runs a batch of nearest-neighbour queries. A query vector of the
 // wrong dimension, with NaN/Inf, or zero under cosine refuses the batch.
+// hitPool holds the per-query result buffers of Query (*[]engine.Hit):
+// their contents are copied into the QueryResult's columns.
+var hitPool sync.Pool
+
 func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 	e, err := c.engine()
 	if err != nil {
@@ -545,14 +550,23 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 	if opts.Explain {
 		res.Plans = make([]Plan, n)
 	}
+	hp, _ := hitPool.Get().(*[]engine.Hit)
+	if hp == nil {
+		hp = new([]engine.Hit)
+	}
+	defer func() {
+		clear(*hp) // drop references to records before pooling
+		hitPool.Put(hp)
+	}()
 	for i, q := range qs {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, Raw: opts.Embeddings[i], K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine()})
+		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, Raw: opts.Embeddings[i], K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine(), Hits: *hp})
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}
+		*hp = hits
 		ids := make([]string, len(hits))
 		var dists []float32
 		if res.Distances != nil {

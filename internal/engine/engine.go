@@ -103,7 +103,7 @@ type Collection struct {
 	ckptDur atomic.Int64 // nanoseconds of the last checkpoint
 	buildWG sync.WaitGroup
 
-	pool sync.Pool // *[]vec.Neighbor
+	pool sync.Pool // *searchBuf
 
 	mon *monitorSet // recall guardrails; see monitor.go
 }

@@ -60,6 +60,15 @@ type SearchRequest struct {
 	// ForcePlan makes the planner use this plan (tests of each plan's
 	// contract). Empty: the planner chooses.
 	ForcePlan string
+	// Hits, when it has room, receives the results (appended to Hits[:0])
+	// so that a caller can reuse one buffer across queries.
+	Hits []Hit
+}
+
+// searchBuf is the pooled working memory of one Search.
+type searchBuf struct {
+	res   []vec.Neighbor
+	dists []float32
 }
 
 // PrepareQuery validates a query vector and returns it ready for search
@@ -145,11 +154,11 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if ef < req.K {
 		ef = req.K
 	}
-	bufp, _ := c.pool.Get().(*[]vec.Neighbor)
-	if bufp == nil {
-		bufp = new([]vec.Neighbor)
+	buf, _ := c.pool.Get().(*searchBuf)
+	if buf == nil {
+		buf = new(searchBuf)
 	}
-	defer c.pool.Put(bufp)
+	defer c.pool.Put(buf)
 
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -183,7 +192,7 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if plan.Kind == "" || st.graph == nil {
 		plan.Kind = c.choosePlan(plan.Matches, live, ef, filtered)
 	}
-	res := (*bufp)[:0]
+	res := buf.res[:0]
 	var stats hnsw.SearchStats
 	switch plan.Kind {
 	case PlanHNSW:
@@ -206,14 +215,19 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 		}
 	}
 	plan.DistanceComputations = stats.DistanceComputations
-	*bufp = res
-	hits := make([]Hit, len(res))
-	dists := make([]float32, len(res))
-	for i, n := range res {
-		hits[i] = c.hitLocked(n.Slot, req.Include)
-		hits[i].Dist = n.Dist
-		dists[i] = n.Dist
+	buf.res = res
+	hits := req.Hits[:0]
+	if cap(hits) < len(res) {
+		hits = make([]Hit, 0, len(res))
 	}
+	dists := buf.dists[:0]
+	for _, n := range res {
+		h := c.hitLocked(n.Slot, req.Include)
+		h.Dist = n.Dist
+		hits = append(hits, h)
+		dists = append(dists, n.Dist)
+	}
+	buf.dists = dists
 	// Recall guardrails: sample graph queries that use the collection's
 	// effective ef for exact re-runs; watch queries and returned distances.
 	if plan.Kind != PlanExact && !plan.Fallback && req.Ef <= 0 && req.IDs == nil {
