@@ -65,14 +65,17 @@ clean:
 SHARED   ?= ../shared
 DATASETS ?= glove-twitter-25:cosine fashion-mnist-784:l2 wordnet-use512:cosine
 PEER_ARGS ?= --m 16 --ef-construction 100 --ef 10,20,40,80,160,320 --k 10 --threads 2
+# Measured passes per ef for both engines; each reports its fastest (the
+# machines are shared: one pass of 1,000 glove queries lasts ~10 ms).
+RUNS ?= 3
 bench-peers: build
 	@rm -f /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl
 	@set -e; for ds in $(DATASETS); do n=$${ds%%:*}; m=$${ds##*:}; D=$(SHARED)/data; \
 		echo "== $$n ($$m)"; \
 		$(SHARED)/bench/hnswlib-native --base $$D/$$n.base.fvecs --query $$D/$$n.query.fvecs --gt $$D/$$n.gt.ivecs \
-			--metric $$m $(PEER_ARGS) --queries 1000 --runs 1 >> /tmp/sextant-peers-h.jsonl; \
+			--metric $$m $(PEER_ARGS) --queries 1000 --runs $(RUNS) >> /tmp/sextant-peers-h.jsonl; \
 		bin/sextant bench --base $$D/$$n.base.fvecs --query $$D/$$n.query.fvecs --gt $$D/$$n.gt.ivecs \
-			--metric $$m $(PEER_ARGS) --json >> /tmp/sextant-peers-s.jsonl; \
+			--metric $$m $(PEER_ARGS) --queries 1000 --runs $(RUNS) --json >> /tmp/sextant-peers-s.jsonl; \
 	done
 	/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl
 	@/usr/bin/python3 -c 'import numpy, hnswlib, faiss' 2>/dev/null || \

@@ -65,7 +65,7 @@ func keysInOrder(t *testing.T, line string) []string {
 func TestBenchJSON(t *testing.T) {
 	base, query := gloveFiles(t, 2000, 1000)
 	stdout, stderr, code := runCLI(t, "bench", "--base", base, "--query", query, "--metric", "cosine",
-		"--ef", "10,100", "--threads", "2", "--queries", "300", "--json")
+		"--ef", "10,100", "--threads", "2", "--queries", "300", "--runs", "2", "--json")
 	require.Equal(t, 0, code, stderr)
 
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
@@ -163,6 +163,7 @@ func TestBenchErrors(t *testing.T) {
 		{"missing file", []string{"bench", "--base", filepath.Join(dir, "nope.fvecs"), "--query", query, "--metric", "l2"}, "--base: open " + filepath.Join(dir, "nope.fvecs") + ": no such file"},
 		{"not fvecs", []string{"bench", "--base", garbage, "--query", query, "--metric", "l2"}, "--base: " + garbage + ": row 0 at byte 0: dimension"},
 		{"dim mismatch", []string{"bench", "--base", base, "--query", other, "--metric", "l2"}, "dimension mismatch: base vectors (" + base + ") have 25 dimensions, queries (" + other + ") have 3"},
+		{"runs zero", append(ok, "--metric", "l2", "--runs", "0"), "--runs 0 out of range [1, 100]"},
 		{"gt too short", append(ok, "--metric", "l2", "--gt", shortGT), "has 1 rows, fewer than the 20 queries"},
 		{"gt too narrow", append(ok, "--metric", "l2", "--gt", shortGT, "--queries", "1"), "has 3 ids per query, fewer than --k 10"},
 		{"data dir not empty", append(ok, "--metric", "l2", "--data-dir", nonEmpty), "is not empty"},
