@@ -473,9 +473,11 @@ func (d *Drift) ObserveQuery(q []float32) []Finding {
 		d.mu.qDirSum = make([]float64, d.mu.dim)
 	}
 	var p float64
+	inv := 1 / n
+	dirSum, qDirSum := d.mu.dirSum[:len(q)], d.mu.qDirSum[:len(q)]
 	for j, x := range q {
-		p += float64(x) * d.mu.dirSum[j]
-		d.mu.qDirSum[j] += float64(x) / n
+		p += float64(x) * dirSum[j]
+		qDirSum[j] += float64(x) * inv
 	}
 	if mlen > 0 && d.mu.proj.n >= 2 {
 		p /= n * mlen

@@ -194,3 +194,69 @@ func TestPrefetch(t *testing.T) {
 	PrefetchUint32(nil, 1)
 	PrefetchUint32(make([]uint32, 33), 1)
 }
+
+func TestCheckFinite(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		name string
+		v    []float32
+		want int
+	}{
+		{"empty", nil, -1},
+		{"finite extremes", []float32{math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32, float32(math.Copysign(0, -1)), 0, 1}, -1},
+		{"nan first", []float32{nan, 1, 2}, 0},
+		{"+inf middle", []float32{1, inf, 2}, 1},
+		{"-inf last", []float32{1, 2, -inf}, 2},
+		{"first of several", []float32{1, 2, 3, -inf, nan}, 3},
+		{"negative nan", []float32{1, math.Float32frombits(0xffc00001)}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := CheckFinite(tc.v); got != tc.want {
+				t.Fatalf("CheckFinite(%v) = %d, want %d", tc.v, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNorm(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 70; n++ {
+		v := make([]float32, n)
+		var want float64
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+			want += float64(v[i]) * float64(v[i])
+		}
+		want = math.Sqrt(want)
+		if got := Norm(v); math.Abs(got-want) > 1e-12*max(want, 1) {
+			t.Fatalf("n=%d: Norm = %v, want %v", n, got, want)
+		}
+	}
+	// Squares of large float32 values do not overflow.
+	if got := Norm([]float32{3e38, 3e38, 3e38, 3e38, 3e38}); math.IsInf(got, 0) || math.Abs(got-3e38*math.Sqrt(5)) > 1e-6*got {
+		t.Fatalf("Norm of large values = %v", got)
+	}
+}
+
+// BenchmarkQueryChecks: the per-query passes over a 784-d query (validation
+// and the float64 norm used to normalize it).
+func BenchmarkQueryChecks(b *testing.B) {
+	v := make([]float32, 784)
+	for i := range v {
+		v[i] = float32(i%17) - 8
+	}
+	b.Run("CheckFinite", func(b *testing.B) {
+		for b.Loop() {
+			if CheckFinite(v) >= 0 {
+				b.Fatal("finite vector reported")
+			}
+		}
+	})
+	b.Run("Norm", func(b *testing.B) {
+		var s float64
+		for b.Loop() {
+			s += Norm(v)
+		}
+		sink = float32(s)
+	})
+}
