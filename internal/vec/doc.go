@@ -15,7 +15,10 @@
 // Dot and L2Sq have a portable Go implementation that always compiles; on
 // amd64 there are AVX2+FMA and AVX-512 assembly versions. One set is picked at
 // init time (see kernels_*.go): AVX2+FMA where the CPU has it, else the
-// portable one; the environment variable SEXTANT_KERNELS=generic|avx2fma|avx512
-// overrides the choice for benchmarking (an unusable name is ignored). The
-// build tag purego forces the portable kernels.
+// portable one. Graph searches over 256 or more dimensions take AVX-512 where
+// the CPU has it (GraphDot, GraphL2Sq: measured faster for random reads, slower
+// for the exact scan's stream). The environment variable
+// SEXTANT_KERNELS=generic|avx2fma|avx512 overrides both choices for
+// benchmarking (an unusable name is ignored). The build tag purego forces the
+// portable kernels.
 package vec

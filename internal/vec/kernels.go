@@ -16,15 +16,38 @@ func L2Sq(a, b []float32) float32 {
 	return l2Impl(a, b)
 }
 
-// RawDot and RawL2Sq return the kernels in use without the length check of
-// Dot and L2Sq: they compute over the first min(len(a), len(b)) elements.
-// Hot loops whose vectors all have one dimension (the HNSW search) call them
-// through a func value kept for the loop, saving the check and a call level
-// per distance.
-func RawDot() func(a, b []float32) float32 { return dotImpl }
+// GraphDot and GraphL2Sq return the kernels for a graph search over vectors
+// of dimension dim, without the length check of Dot and L2Sq: they compute
+// over the first min(len(a), len(b)) elements. Hot loops whose vectors all
+// have one dimension (the HNSW search and build) call them through a func
+// value kept for the loop.
+//
+// A graph search reads each vector once, from a random place in memory;
+// there the AVX-512 kernels (one load per cache line) measured faster than
+// the AVX2 ones at 512 and 784 dimensions (BenchmarkSearch, ef 100,
+// alternated: fashion-mnist-784 117-124 vs 137-147 µs/op, wordnet-use512
+// 241-255 vs 275-289), and no faster at 25, while the exact scan (Dot, L2Sq:
+// a stream) is slower with them (19 vs 25-27 GB/s). So a graph over at least
+// graphWideMinDim dimensions uses AVX-512 where the CPU has it, unless
+// SEXTANT_KERNELS chose a set.
+func GraphDot(dim int) func(a, b []float32) float32 { return graphKernels(dim).dot }
 
-// RawL2Sq is RawDot for the squared Euclidean distance.
-func RawL2Sq() func(a, b []float32) float32 { return l2Impl }
+// GraphL2Sq is GraphDot for the squared Euclidean distance.
+func GraphL2Sq(dim int) func(a, b []float32) float32 { return graphKernels(dim).l2 }
+
+// graphWideMinDim is the smallest dimension whose graph searches use the
+// AVX-512 kernels (between the measured 25, where they are not faster, and
+// 512, where they are).
+const graphWideMinDim = 256
+
+func graphKernels(dim int) kernelSet {
+	if !kernelsForced && dim >= graphWideMinDim {
+		if k, ok := usableKernels("avx512"); ok {
+			return k
+		}
+	}
+	return kernelSet{name: kernelName, dot: dotImpl, l2: l2Impl}
+}
 
 // kernelSet is one implementation of the kernels. missing names the CPU
 // feature it needs and this machine lacks; "" means it is usable here.
@@ -46,6 +69,8 @@ var (
 	dotImpl    = dotGeneric
 	l2Impl     = l2Generic
 	kernelName = "generic"
+	// kernelsForced: SEXTANT_KERNELS named a usable set, used everywhere.
+	kernelsForced bool
 )
 
 // kernelsEnv overrides the choice, for benchmarking: SEXTANT_KERNELS=generic,
@@ -58,8 +83,10 @@ func init() { selectKernels(os.Getenv(kernelsEnv)) }
 // selectKernels installs the kernel set called want if it is usable here, and
 // otherwise the default: the first usable set in defaultKernelOrder.
 func selectKernels(want string) {
+	kernelsForced = false
 	if k, ok := usableKernels(want); ok {
 		useKernels(k)
+		kernelsForced = true
 		return
 	}
 	for _, name := range defaultKernelOrder {

@@ -28,9 +28,10 @@ func archKernels() []kernelSet {
 // defaultKernelOrder is the preference when SEXTANT_KERNELS does not pick a
 // usable set: the first usable one wins. avx512 is left out: on the AMD EPYC
 // (Zen 4) these machines run, which splits 512-bit work over 256-bit units,
-// it measured no faster than avx2fma at dims 128, 512, 784 and 1536 (and
-// slower at 25), so it is only used when SEXTANT_KERNELS=avx512 asks for it.
-// Re-measure (go test -bench 'Dot|L2' -count 5 ./internal/vec) before adding
+// it measured no faster than avx2fma at dims 128, 512, 784 and 1536 in L1
+// (and slower at 25), and slower in the exact scan, so Dot and L2Sq use it
+// only when SEXTANT_KERNELS=avx512 asks for it; graph searches over 256 or
+// more dimensions do use it (GraphDot). Re-measure (go test -bench 'Dot|L2' -count 5 ./internal/vec) before adding
 // it on a CPU with full-width AVX-512.
 var defaultKernelOrder = []string{"avx2fma", "generic"}
 

@@ -139,6 +139,46 @@ func TestSelectKernels(t *testing.T) {
 	require.Equal(t, def, kernelName)
 }
 
+// TestGraphKernels checks the graph kernels' choice: AVX-512 from
+// graphWideMinDim dimensions where usable, the default set below that, and
+// the set SEXTANT_KERNELS names everywhere when it names a usable one.
+func TestGraphKernels(t *testing.T) {
+	defer selectKernels("")
+	a := make([]float32, 512)
+	for i := range a {
+		a[i] = float32(i%7) - 3
+	}
+	b := make([]float32, 512)
+	for i := range b {
+		b[i] = float32(i%5) - 2
+	}
+	check := func(dim int, want string) {
+		t.Helper()
+		require.Equal(t, want, graphKernels(dim).name, "dim %d", dim)
+		// Whatever the set, the value matches the portable kernel.
+		require.InDelta(t, dotGeneric(a[:dim], b[:dim]), GraphDot(dim)(a[:dim], b[:dim]), 1e-3)
+		require.InDelta(t, l2Generic(a[:dim], b[:dim]), GraphL2Sq(dim)(a[:dim], b[:dim]), 1e-3)
+	}
+	selectKernels("")
+	def := kernelName
+	wide := def
+	if _, ok := usableKernels("avx512"); ok {
+		wide = "avx512"
+	}
+	check(25, def)
+	check(graphWideMinDim-1, def)
+	check(graphWideMinDim, wide)
+	check(512, wide)
+	for _, k := range kernelSets {
+		if k.missing != "" {
+			continue
+		}
+		selectKernels(k.name)
+		check(25, k.name)
+		check(512, k.name)
+	}
+}
+
 func TestKernelsShortBPanics(t *testing.T) {
 	a := make([]float32, 9)
 	require.Panics(t, func() { Dot(a, a[:8]) })

@@ -110,7 +110,7 @@ type Graph struct {
 	strideU  int // 1 + m
 	mult     float64
 	l2       bool
-	kern     func(a, b []float32) float32 // vec.RawL2Sq or vec.RawDot
+	kern     func(a, b []float32) float32 // vec.GraphL2Sq or vec.GraphDot
 	vectors  *vec.Slab
 	efC      int
 	scratchs scratchPool
@@ -165,12 +165,12 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 		strideU: 1 + cfg.M,
 		mult:    1 / math.Log(float64(cfg.M)),
 		l2:      cfg.Metric == vec.L2,
-		kern:    vec.RawDot(),
+		kern:    vec.GraphDot(vectors.Dim()),
 		vectors: vectors,
 		efC:     max(cfg.EfConstruction, cfg.M),
 	}
 	if g.l2 {
-		g.kern = vec.RawL2Sq()
+		g.kern = vec.GraphL2Sq(vectors.Dim())
 	}
 	g.rng.r = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	empty := []*chunk{}
