@@ -34,17 +34,21 @@ type scratch struct {
 
 // Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
 // purego). Measured with BenchmarkSearch (M 16, efConstruction 100, ef 100,
-// alternated runs on the 2-core EPYC; median of 2-4): without any prefetch
+// alternated runs on the 2-core EPYC). First, with the heaps: no prefetch
 // glove-twitter-25 47-49, fashion-mnist-784 143-144, wordnet-use512 320-338
-// µs/op; with these settings 43-44, 122-131, 262-311. Neighbouring settings
-// (distance 1 or 3, 2 or 8 lines) were within the noise of these.
+// µs/op; 2 ahead, 4 lines: 43-44, 122-131, 262-311. Then, with the sorted
+// pool and the AVX-512 graph kernels, three sweeps of (ahead, lines) on
+// fashion / wordnet: none 111-147 / 270-294; (2, 4) 101-141 / 236-258;
+// (2, 8) 104-108 / 223-230 in the quiet sweep (117-137 / 243-268 in a busier
+// one); (2, 16) and (1, 16) close to (2, 8); (2, 32) worse (250-303 on
+// wordnet).
 const (
 	// prefetchAhead is how many unvisited neighbours ahead of the distance
 	// computation their vectors are prefetched.
 	prefetchAhead = 2
 	// prefetchLines caps the 64-byte lines prefetched per vector; the
 	// hardware prefetcher streams the rest once the first lines miss.
-	prefetchLines = 4
+	prefetchLines = 8
 )
 
 // scratchPool is a typed wrapper around sync.Pool.
