@@ -54,8 +54,12 @@ func (c *Collection) build(g *hnsw.Graph, slots []uint32) {
 			return
 		default:
 		}
-		c.insertGraph(g, slots[i:min(i+chunk, len(slots))])
+		c.insertGraph(g, slots[i:min(i+chunk, len(slots))], false)
 	}
+	// Nodes left with fewer than two in-edges get edges from their nearest
+	// nodes (writers may insert meanwhile), then, with writers held,
+	// anything cut off is relinked and g starts serving.
+	g.Reinforce(c.opts.Workers)
 	c.writeMu.Lock()
 	// Writers inserted into g concurrently with the builder: relink any
 	// node that was cut off, before g serves queries.

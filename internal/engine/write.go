@@ -332,9 +332,9 @@ func (c *Collection) apply(ops []op) {
 	var inserted []uint32
 	c.mu.Lock()
 	st := &c.mu.state
-	graph := st.graph
+	graph, building := st.graph, st.building
 	if graph == nil {
-		graph = st.building
+		graph = building
 	}
 	for i := range ops {
 		o := &ops[i]
@@ -397,7 +397,8 @@ func (c *Collection) apply(ops []op) {
 	c.compactOrderLocked()
 	c.mu.Unlock()
 	if len(inserted) > 0 {
-		c.insertGraph(graph, inserted)
+		// A graph still being built is reinforced once, before it serves.
+		c.insertGraph(graph, inserted, graph != building)
 	}
 }
 
@@ -487,9 +488,15 @@ func (st *state) valid(e orderEntry) bool {
 
 // insertGraph links slots into g using all workers. Concurrent inserts can
 // leave a few nodes unreachable from the entry point; a reachability pass
-// (cheap when nothing is cut off: one shared BFS) relinks them.
-func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
+// (cheap when nothing is cut off: one shared BFS) relinks them. With
+// reinforce (g serves queries), nodes left with fewer than two layer-0
+// in-edges then get edges from their nearest nodes (hnsw.Graph.Reinforce;
+// a scan of the in-degree counters when there are none).
+func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32, reinforce bool) {
 	w := c.opts.Workers
+	if reinforce {
+		defer g.Reinforce(w)
+	}
 	if w <= 1 || len(slots) < 2*w {
 		for _, s := range slots {
 			g.Insert(s)

@@ -87,6 +87,7 @@ func insertAll(g *Graph, s *vec.Slab, slots []uint32, rows [][]float32, threads 
 	}
 	wg.Wait()
 	g.Reconnect()
+	g.Reinforce(threads)
 }
 
 func seq(n int) []uint32 {

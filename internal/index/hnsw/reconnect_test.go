@@ -2,6 +2,7 @@ package hnsw
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -124,4 +125,102 @@ func TestReconnectCost(t *testing.T) {
 		require.Zero(t, g.Reconnect())
 	}
 	t.Logf("Reconnect with nothing to relink on %d nodes (M=16): %v per call", n, time.Since(start)/reps)
+}
+
+// TestReinforceParallelBuilds: parallel builds of glove-twitter-25 leave a
+// few nodes with a single layer-0 in-edge, which searches can miss even at
+// ef 320 (8-10 true neighbours missed over 10 builds x 1,000 queries before
+// Reinforce, 1-2 after). After Reinforce every live node but the entry point
+// has minInDegree in-edges.
+func TestReinforceParallelBuilds(t *testing.T) {
+	builds, nq := 4, 1000
+	if testing.Short() {
+		builds, nq = 1, 200
+	}
+	d := loadData(t, "glove-twitter-25", 0, nq)
+	for b := range builds {
+		g, s := newGraph(t, Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: uint64(b)}, len(d.base[0]))
+		insertAll(g, s, seq(len(d.base)), d.base, 2) // Reconnect, then Reinforce
+		require.NoError(t, g.Check())
+		ep, _, _ := g.entry()
+		for slot := range uint32(len(d.base)) {
+			if slot != ep {
+				require.GreaterOrEqual(t, g.indeg(slot).Load(), int32(minInDegree), "build %d slot %d", b, slot)
+			}
+		}
+		require.Zero(t, g.Reinforce(2), "nothing left to reinforce")
+	}
+}
+
+// TestReinforceWeakNode cuts a node's in-edges down to one by hand and checks
+// that Reinforce gives it minInDegree again without taking an edge away from
+// anyone, and that the new in-edges come from nodes near it.
+func TestReinforceWeakNode(t *testing.T) {
+	rows := randomRows(800, 16, 5)
+	g, s := newGraph(t, Config{M: 8, EfConstruction: 60, Metric: vec.Cosine, Seed: 4}, 16)
+	insertAll(g, s, seq(len(rows)), rows, 1)
+	ep, _, _ := g.entry()
+	weak := uint32(17)
+	if weak == ep {
+		weak++
+	}
+	g.mu.Lock()
+	kept := false
+	for slot := uint32(0); slot < 800; slot++ {
+		l := g.list(slot, 0)
+		if !slices.Contains(l[1:1+l[0]], weak) {
+			continue
+		}
+		if !kept {
+			kept = true // the one in-edge left
+			continue
+		}
+		var keep []vec.Neighbor
+		for _, nb := range l[1 : 1+l[0]] {
+			if nb != weak {
+				keep = append(keep, vec.Neighbor{Slot: nb})
+			}
+		}
+		g.rewriteLocked(l, 0, keep)
+	}
+	g.mu.Unlock()
+	require.Equal(t, int32(1), g.indeg(weak).Load())
+	edges := func() int {
+		n := 0
+		for slot := uint32(0); slot < 800; slot++ {
+			n += int(g.list(slot, 0)[0])
+		}
+		return n
+	}
+	sources := func() []uint32 {
+		var from []uint32
+		for slot := range uint32(800) {
+			if l := g.list(slot, 0); slices.Contains(l[1:1+l[0]], weak) {
+				from = append(from, slot)
+			}
+		}
+		return from
+	}
+	before, old := edges(), sources()
+	added := g.Reinforce(2)
+	require.GreaterOrEqual(t, added, 1)
+	require.LessOrEqual(t, added, minInDegree)
+	require.Equal(t, before+added, edges(), "edges are only added")
+	require.GreaterOrEqual(t, g.indeg(weak).Load(), int32(minInDegree))
+	require.NoError(t, g.Check())
+	// The new in-edges come from nodes among weak's 20 nearest.
+	var near []vec.Neighbor
+	for slot := range uint32(800) {
+		if slot != weak {
+			near = append(near, vec.Neighbor{Slot: slot, Dist: g.dist(s.At(weak), s.At(slot))})
+		}
+	}
+	slices.SortFunc(near, cmpNeighbor)
+	for _, from := range sources() {
+		if !slices.Contains(old, from) {
+			require.True(t, slices.ContainsFunc(near[:20], func(n vec.Neighbor) bool { return n.Slot == from }), "new in-edge from %d, not near", from)
+		}
+	}
+	require.Zero(t, g.Reinforce(2))
+	require.Zero(t, New(Config{M: 4, Metric: vec.Cosine}, vec.NewSlab(4)).Reinforce(2))
 }
