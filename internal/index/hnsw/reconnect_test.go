@@ -129,7 +129,7 @@ func TestReconnectCost(t *testing.T) {
 
 // TestReinforceParallelBuilds: parallel builds of glove-twitter-25 leave a
 // few nodes with a single layer-0 in-edge, which searches can miss even at
-// ef 320 (8-10 true neighbours missed over 10 builds x 1,000 queries before
+// ef 320 (7-10 true neighbours missed over 10 builds x 1,000 queries before
 // Reinforce, 1-2 after). After Reinforce every live node but the entry point
 // has minInDegree in-edges.
 func TestReinforceParallelBuilds(t *testing.T) {

@@ -341,13 +341,14 @@ const minInDegree = 2
 // does and walks the results nearest first until minInDegree of them link to
 // it, adding the edge where a list has room. It never removes an edge, so the
 // heuristic's choices stand. It returns how many edges it added. Parallel
-// builds of glove-twitter-25 (10 builds, 1,000 queries, ef 320, two
-// measurements) missed 8 and 10 true neighbours without it, 2 and 1 with it,
-// for 0.1 ms per build (fashion-mnist-784: 26 ms on one goroutine, 548 weak
-// nodes of 10,000). What it leaves: small "islands" (a few nodes inserted
-// together that link mostly to each other, with out-degree 3-4) that have
-// enough in-edges, but from each other; also relinking nodes of out-degree
-// <= M/4 missed none on glove but cost 181 ms per fashion-mnist-784 build.
+// builds of glove-twitter-25 (10 builds, 1,000 queries, ef 320, several
+// measurements) missed 7-10 true neighbours without it, 1-2 with it, for
+// 0.1 ms per build; a fashion-mnist-784 build through the engine (10
+// batches, ~400 weak nodes met on the way) takes ~1% longer (median of 4
+// alternated: 0.505 vs 0.500 s). What it leaves: small "islands" (a few
+// nodes inserted together that link mostly to each other, out-degree 3-4),
+// which have enough in-edges, but from each other; also relinking nodes of
+// out-degree <= M/4 missed none on glove but cost 181 ms per fashion build.
 // It runs with the graph shared on up to workers goroutines, like Insert
 // (searches go on meanwhile); the engine calls it after each batch of
 // inserts and before a built graph serves.
@@ -389,7 +390,11 @@ func (g *Graph) Reinforce(workers int) int {
 }
 
 // reinforce walks the nearest nodes of slot until minInDegree of them link to
-// it, adding the edges that fit; it returns how many it added.
+// it, adding the edges that fit; it returns how many it added. The search
+// runs with ef = 2M (the layer-0 cap), not efConstruction: only the nearest
+// few are needed. (Trying slot's own neighbours first was measured useless:
+// a weak node's own list is short too; 12 of 393 weak nodes in a
+// fashion-mnist-784 build were settled that way.)
 // REQUIRES: g.mu held (shared).
 func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
 	q := g.vectors.At(slot)
@@ -400,8 +405,16 @@ func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
 	}
 	s.reset(0)
 	s.visit(slot)
-	added, linked := 0, 0
-	for _, c := range g.searchLayer(s, q, cur, g.efC, g.efC, 0, true, nil, &st) {
+	added, _ := g.linkFrom(slot, g.searchLayer(s, q, cur, g.m0, g.m0, 0, true, nil, &st))
+	return added
+}
+
+// linkFrom walks cands (nearest first) until minInDegree of them link to
+// slot, adding the edge where a list has room; it returns the edges added and
+// how many of the walked candidates link to slot.
+// REQUIRES: g.mu held (shared).
+func (g *Graph) linkFrom(slot uint32, cands []vec.Neighbor) (added, linked int) {
+	for _, c := range cands {
 		if linked >= minInDegree {
 			break
 		}
@@ -423,5 +436,5 @@ func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
 		}
 		mu.Unlock()
 	}
-	return added
+	return added, linked
 }
