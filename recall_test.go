@@ -20,8 +20,7 @@ func exactTopK(metric Metric, base [][]float32, rows []int, q []float32, k int) 
 		row  int
 		dist float64
 	}
-	var qn []float64
-	qn = make([]float64, len(q))
+	qn := make([]float64, len(q))
 	norm := 1.0
 	if metric == Cosine {
 		norm = vec.Norm(q)

@@ -13,23 +13,22 @@ import (
 // an epoch-stamped visited list and the candidate and result heaps. It comes
 // from a scratchPool so that steady-state searches allocate nothing.
 type scratch struct {
-	visited  []uint16
-	epoch    uint16
-	cand     []vec.Neighbor // min-heap on (Dist, Slot)
-	res      []vec.Neighbor // max-heap on (Dist, Slot)
-	tmp      []vec.Neighbor
-	sel      []vec.Neighbor
-	shrink   []vec.Neighbor
-	drop     []vec.Neighbor // setListLocked: candidates the heuristic dropped
-	prot     []bool
-	front    []vec.Neighbor // SearchTwoHop: min-heap of skipped nodes to explore further
-	hop      []uint32       // SearchTwoHop: the matching nodes of one expansion
-	skip     []uint32       // SearchTwoHop: the failing neighbours of one expansion
-	deep     []vec.Neighbor
-	deepNext bool
-	batch    []uint32 // searchLayer: the unvisited neighbours of one node
-	pool     []uint64 // searchPool: candidates and results, sorted poolKeys
-	done     []bool   // searchPool: which pool entries were expanded
+	visited []uint16
+	epoch   uint16
+	cand    []vec.Neighbor // min-heap on (Dist, Slot)
+	res     []vec.Neighbor // max-heap on (Dist, Slot)
+	tmp     []vec.Neighbor
+	sel     []vec.Neighbor
+	shrink  []vec.Neighbor
+	drop    []vec.Neighbor // setListLocked: candidates the heuristic dropped
+	prot    []bool
+	front   []vec.Neighbor // SearchTwoHop: min-heap of skipped nodes to explore further
+	hop     []uint32       // SearchTwoHop: the matching nodes of one expansion
+	skip    []uint32       // SearchTwoHop: the failing neighbours of one expansion
+	deep    []vec.Neighbor
+	batch   []uint32 // searchLayer: the unvisited neighbours of one node
+	pool    []uint64 // searchPool: candidates and results, sorted poolKeys
+	done    []bool   // searchPool: which pool entries were expanded
 }
 
 // Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
