@@ -224,3 +224,58 @@ func TestReinforceWeakNode(t *testing.T) {
 	require.Zero(t, g.Reinforce(2))
 	require.Zero(t, New(Config{M: 4, Metric: vec.Cosine}, vec.NewSlab(4)).Reinforce(2))
 }
+
+// TestReinforceConcurrent runs Reinforce after each batch of parallel
+// inserts while other goroutines search (as the engine does), for the race
+// detector and the graph checker.
+func TestReinforceConcurrent(t *testing.T) {
+	n, dim := 3000, 16
+	if testing.Short() {
+		n = 1200
+	}
+	rows := randomRows(n, dim, 11)
+	g, s := newGraph(t, Config{M: 8, EfConstruction: 40, Metric: vec.Cosine, Seed: 5}, dim)
+	for i, r := range rows {
+		s.Set(uint32(i), r)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Go(func() {
+			dst := make([]vec.Neighbor, 0, 10)
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				dst, _ = g.Search(rows[i%len(rows)], 10, 32, nil, dst)
+			}
+		})
+	}
+	const batch = 300
+	for lo := 0; lo < n; lo += batch {
+		var ins sync.WaitGroup
+		for w := range 2 {
+			ins.Go(func() {
+				for i := lo + w; i < min(lo+batch, n); i += 2 {
+					g.Insert(uint32(i))
+				}
+			})
+		}
+		ins.Wait()
+		g.Reconnect()
+		g.Reinforce(2)
+	}
+	close(stop)
+	wg.Wait()
+	require.NoError(t, g.Check())
+	ep, _, _ := g.entry()
+	weak := 0
+	for slot := range uint32(n) {
+		if slot != ep && g.indeg(slot).Load() < minInDegree {
+			weak++
+		}
+	}
+	require.Zero(t, weak, "nodes left with fewer than %d in-edges", minInDegree)
+}
