@@ -176,6 +176,11 @@ func TestGraphKernels(t *testing.T) {
 		selectKernels(k.name)
 		check(25, k.name)
 		check(512, k.name)
+		// The four-way kernels: small dimensions under the AVX2 set only.
+		require.Equal(t, k.name == "avx2fma", GraphDot4(25) != nil, k.name)
+		require.Equal(t, k.name == "avx2fma", GraphL2Sq4(25) != nil, k.name)
+		require.Nil(t, GraphDot4(512))
+		require.Nil(t, GraphL2Sq4(graphWideMinDim))
 	}
 }
 
@@ -299,4 +304,64 @@ func BenchmarkQueryChecks(b *testing.B) {
 		}
 		sink = float32(s)
 	})
+}
+
+// TestKernels4MatchSingle: Dot4 and L2Sq4 equal four calls of the portable
+// kernels within the kernels' tolerance at every length 0..300 (odd tails,
+// unaligned starts), under each usable kernel set.
+func TestKernels4MatchSingle(t *testing.T) {
+	defer selectKernels("")
+	r := rand.New(rand.NewPCG(7, 8))
+	const maxLen = 300
+	q := randVec(r, maxLen+4, 1)
+	vs := [4][]float32{randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1)}
+	for _, k := range kernelSets {
+		if k.missing != "" {
+			continue
+		}
+		selectKernels(k.name)
+		for n := 0; n <= maxLen; n++ {
+			for _, off := range []int{0, 1, 3} {
+				x := q[off : off+n]
+				a, b, c, d := vs[0][3-off:3-off+n], vs[1][off:off+n], vs[2][1:1+n], vs[3][2:2+n]
+				var got [4]float32
+				Dot4(x, a, b, c, d, &got)
+				for i, v := range [][]float32{a, b, c, d} {
+					want := dotGeneric(x, v)
+					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*float64(n)+1e-6 {
+						t.Fatalf("%s Dot4 len %d off %d lane %d: got %v want %v", k.name, n, off, i, got[i], want)
+					}
+				}
+				L2Sq4(x, a, b, c, d, &got)
+				for i, v := range [][]float32{a, b, c, d} {
+					want := l2Generic(x, v)
+					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*float64(n)*4+1e-6 {
+						t.Fatalf("%s L2Sq4 len %d off %d lane %d: got %v want %v", k.name, n, off, i, got[i], want)
+					}
+				}
+			}
+		}
+	}
+	require.Panics(t, func() { Dot4(q[:5], q[:5], q[:4], q[:5], q[:5], new([4]float32)) })
+}
+
+func BenchmarkDot4(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, dim := range []int{25, 128} {
+		q := randVec(r, dim, 1)
+		v := [4][]float32{randVec(r, dim, 1), randVec(r, dim, 1), randVec(r, dim, 1), randVec(r, dim, 1)}
+		var out [4]float32
+		b.Run(fmt.Sprintf("four/dim=%d", dim), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				Dot4(q, v[0], v[1], v[2], v[3], &out)
+			}
+		})
+		b.Run(fmt.Sprintf("single/dim=%d", dim), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out[0], out[1], out[2], out[3] = Dot(q, v[0]), Dot(q, v[1]), Dot(q, v[2]), Dot(q, v[3])
+			}
+		})
+	}
 }

@@ -104,13 +104,17 @@ type chunk struct {
 // AppendBinary take the graph exclusively and wait for them. See doc.go for
 // the lock order.
 type Graph struct {
-	cfg      Config
-	m, m0    int // caps on layers >= 1 and on layer 0
-	stride0  int // 1 + m0
-	strideU  int // 1 + m
-	mult     float64
-	l2       bool
-	kern     func(a, b []float32) float32 // vec.GraphL2Sq or vec.GraphDot
+	cfg     Config
+	m, m0   int // caps on layers >= 1 and on layer 0
+	stride0 int // 1 + m0
+	strideU int // 1 + m
+	mult    float64
+	l2      bool
+	kern    func(a, b []float32) float32 // vec.GraphL2Sq or vec.GraphDot
+	// kern4 (vec.L2Sq4 or vec.Dot4) computes four distances in one pass;
+	// nil from 256 dimensions on, where the search reads memory, not
+	// computes, and the AVX-512 single kernels are faster.
+	kern4    func(q, a, b, c, d []float32, out *[4]float32)
 	vectors  *vec.Slab
 	efC      int
 	scratchs scratchPool
@@ -171,6 +175,10 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 	}
 	if g.l2 {
 		g.kern = vec.GraphL2Sq(vectors.Dim())
+	}
+	g.kern4 = vec.GraphDot4(vectors.Dim())
+	if g.l2 {
+		g.kern4 = vec.GraphL2Sq4(vectors.Dim())
 	}
 	g.rng.r = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	empty := []*chunk{}

@@ -26,9 +26,10 @@ type scratch struct {
 	hop     []uint32       // SearchTwoHop: the matching nodes of one expansion
 	skip    []uint32       // SearchTwoHop: the failing neighbours of one expansion
 	deep    []vec.Neighbor
-	batch   []uint32 // searchLayer: the unvisited neighbours of one node
-	pool    []uint64 // searchPool: candidates and results, sorted poolKeys
-	done    []bool   // searchPool: which pool entries were expanded
+	batch   []uint32   // searchLayer: the unvisited neighbours of one node
+	pool    []uint64   // searchPool: candidates and results, sorted poolKeys
+	done    []bool     // searchPool: which pool entries were expanded
+	ds      [4]float32 // searchPool: a group's distances (vec.Dot4, L2Sq4)
 }
 
 // Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
@@ -322,40 +323,40 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 				}
 			}
 		}
-		for j := range min(prefetchAhead, len(batch)) {
+		ahead := prefetchAhead
+		if g.kern4 != nil {
+			ahead = 4 // a group
+		}
+		for j := range min(ahead, len(batch)) {
 			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
 		}
 		next := len(pool) // lowest position inserted at
-		for j, nb := range batch {
-			if j+prefetchAhead < len(batch) {
-				vec.Prefetch(g.vectors.At(batch[j+prefetchAhead]), pfLines)
-			}
-			key := poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, g.vectors.At(nb))})
-			ndist++
-			if len(pool) >= ef && key >= pool[len(pool)-1] {
+		ds := &s.ds
+		for j := 0; j < len(batch); {
+			if g.kern4 != nil && j+4 <= len(batch) {
+				// Four at a time (small dimensions): the next group is
+				// prefetched while this one is computed.
+				for p := j + 4; p < min(j+8, len(batch)); p++ {
+					vec.Prefetch(g.vectors.At(batch[p]), pfLines)
+				}
+				g.kern4(q, g.vectors.At(batch[j]), g.vectors.At(batch[j+1]), g.vectors.At(batch[j+2]), g.vectors.At(batch[j+3]), ds)
+				for i, d := range ds {
+					if !g.l2 {
+						d = 1 - d
+					}
+					pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: batch[j+i], Dist: d}))
+				}
+				ndist += 4
+				j += 4
 				continue
 			}
-			// Lower bound of key in pool (not in it: slots are unique).
-			lo := 0
-			for m := len(pool); m > 1; {
-				half := m >> 1
-				// borrow is 1 when pool[lo+half] < key: a data-dependent
-				// step without a branch to mispredict.
-				_, borrow := bits.Sub64(pool[lo+half], key, 0)
-				lo += half & -int(borrow)
-				m -= half
+			if j+ahead < len(batch) {
+				vec.Prefetch(g.vectors.At(batch[j+ahead]), pfLines)
 			}
-			if len(pool) > 0 && pool[lo] < key {
-				lo++
-			}
-			if len(pool) < ef {
-				pool = append(pool, 0)
-				done = append(done, false)
-			}
-			copy(pool[lo+1:], pool[lo:len(pool)-1])
-			copy(done[lo+1:], done[lo:len(done)-1])
-			pool[lo], done[lo] = key, false
-			next = min(next, lo)
+			nb := batch[j]
+			pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, g.vectors.At(nb))}))
+			ndist++
+			j++
 		}
 		// Entries before cur are all expanded; an insertion at or before cur
 		// is the nearest unexpanded entry, else look on from cur+1.
@@ -377,6 +378,36 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 	}
 	s.tmp = res
 	return res
+}
+
+// poolInsert inserts key into the sorted pool (at most ef long; a key not
+// below the last of a full pool is dropped) and its done flag, and lowers next
+// to the position it took.
+func poolInsert(pool []uint64, done []bool, next, ef int, key uint64) ([]uint64, []bool, int) {
+	if len(pool) >= ef && key >= pool[len(pool)-1] {
+		return pool, done, next
+	}
+	// Lower bound of key in pool (not in it: slots are unique).
+	lo := 0
+	for m := len(pool); m > 1; {
+		half := m >> 1
+		// borrow is 1 when pool[lo+half] < key: a data-dependent step
+		// without a branch to mispredict.
+		_, borrow := bits.Sub64(pool[lo+half], key, 0)
+		lo += half & -int(borrow)
+		m -= half
+	}
+	if len(pool) > 0 && pool[lo] < key {
+		lo++
+	}
+	if len(pool) < ef {
+		pool = append(pool, 0)
+		done = append(done, false)
+	}
+	copy(pool[lo+1:], pool[lo:len(pool)-1])
+	copy(done[lo+1:], done[lo:len(done)-1])
+	pool[lo], done[lo] = key, false
+	return pool, done, min(next, lo)
 }
 
 // poolKey packs n into a uint64 that orders like less: the distance's bits
