@@ -218,6 +218,7 @@ func Decode(b []byte, cfg Config, vectors *vec.Slab) (*Graph, error) {
 			}
 		}
 	}
+	g.queueWeak()
 	return g, nil
 }
 

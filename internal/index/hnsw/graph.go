@@ -66,6 +66,7 @@ type SearchStats struct{ DistanceComputations, Visited int }
 const (
 	statePresent = 1 << 0 // slot is a node of the graph
 	stateDeleted = 1 << 1 // node is tombstoned (still a waypoint)
+	stateWeak    = 1 << 2 // node is queued for Reinforce (g.weak)
 	levelShift   = 8      // bits 8..12 hold the node's level
 )
 
@@ -84,7 +85,7 @@ const (
 
 // chunk holds nodeChunk consecutive slots.
 type chunk struct {
-	// state: statePresent | stateDeleted | level<<levelShift.
+	// state: statePresent | stateDeleted | stateWeak | level<<levelShift.
 	state [nodeChunk]atomic.Uint32
 	// upper: first block in the upper-layer arena (layer l >= 1 is block
 	// upper+l-1), or noUpper. Written before the node is published.
@@ -152,6 +153,45 @@ type Graph struct {
 	}
 
 	stripes [lockStripes]sync.Mutex
+
+	// weak queues the nodes whose layer-0 in-degree fell below minInDegree
+	// (each once: stateWeak marks the queued ones) for Reinforce, so that it
+	// does not scan every node after each batch.
+	weak struct {
+		sync.Mutex
+		slots []uint32
+	}
+}
+
+// queueWeak queues every live node whose layer-0 in-degree is below
+// minInDegree (a graph decoded or renumbered starts with an empty queue).
+func (g *Graph) queueWeak() {
+	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
+		if g.Contains(slot) {
+			g.noteIn(slot, g.indeg(slot).Load())
+		}
+	}
+}
+
+// noteIn queues slot for Reinforce when its layer-0 in-degree, just changed
+// to in, is below minInDegree and it is not queued yet.
+func (g *Graph) noteIn(slot uint32, in int32) {
+	if in >= minInDegree {
+		return
+	}
+	st := g.stateRef(slot)
+	for {
+		old := st.Load()
+		if old&statePresent == 0 || old&stateWeak != 0 {
+			return
+		}
+		if st.CompareAndSwap(old, old|stateWeak) {
+			break
+		}
+	}
+	g.weak.Lock()
+	g.weak.slots = append(g.weak.slots, slot)
+	g.weak.Unlock()
 }
 
 // New returns an empty graph over vectors. cfg's zero M and EfConstruction

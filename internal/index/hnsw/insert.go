@@ -71,6 +71,7 @@ func (g *Graph) Insert(slot uint32) {
 		}
 	}
 	g.scratchs.put(s)
+	g.noteIn(slot, g.indeg(slot).Load())
 	if raising {
 		g.ep.Store(packEntry(slot, level))
 		g.top.Unlock()
@@ -217,7 +218,8 @@ func (g *Graph) setListLocked(s *scratch, l []uint32, layer int, cands []vec.Nei
 	for _, p := range drop {
 		in := g.indeg(p.Slot)
 		if slices.Contains(old, p.Slot) {
-			if in.Add(-1) > 0 {
+			if n := in.Add(-1); n > 0 {
+				g.noteIn(p.Slot, n)
 				continue // it has another in-edge
 			}
 		} else if in.Load() > 0 {
@@ -235,7 +237,8 @@ func (g *Graph) setListLocked(s *scratch, l []uint32, layer int, cands []vec.Nei
 				continue
 			}
 			v := g.indeg(sel[j].Slot)
-			if v.Add(-1) > 0 {
+			if n := v.Add(-1); n > 0 {
+				g.noteIn(sel[j].Slot, n)
 				sel[j], prot[j] = p, true
 				in.Add(1)
 				break

@@ -185,6 +185,11 @@ func TestReinforceWeakNode(t *testing.T) {
 	}
 	g.mu.Unlock()
 	require.Equal(t, int32(1), g.indeg(weak).Load())
+	// Cutting the edges queued it: Reinforce looks at the queue, not at
+	// every node.
+	g.weak.Lock()
+	require.Contains(t, g.weak.slots, weak)
+	g.weak.Unlock()
 	edges := func() int {
 		n := 0
 		for slot := uint32(0); slot < 800; slot++ {
@@ -222,6 +227,10 @@ func TestReinforceWeakNode(t *testing.T) {
 		}
 	}
 	require.Zero(t, g.Reinforce(2))
+	g.weak.Lock()
+	require.Empty(t, g.weak.slots, "the queue is drained")
+	g.weak.Unlock()
+	require.Zero(t, g.stateOf(weak)&stateWeak, "unqueued")
 	require.Zero(t, New(Config{M: 4, Metric: vec.Cosine}, vec.NewSlab(4)).Reinforce(2))
 }
 

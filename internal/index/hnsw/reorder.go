@@ -61,7 +61,7 @@ func (g *Graph) Reorder(dst *vec.Slab) (*Graph, []uint32) {
 		st := g.stateOf(old)
 		lv := levelOf(st)
 		c := (*h.chunks.Load())[nw>>nodeShift]
-		c.state[nw&(nodeChunk-1)].Store(st)
+		c.state[nw&(nodeChunk-1)].Store(st &^ stateWeak) // h's queue starts empty
 		c.indeg[nw&(nodeChunk-1)].Store(g.indeg(old).Load())
 		if lv > 0 {
 			c.upper[nw&(nodeChunk-1)] = h.allocUpper(lv)
@@ -80,5 +80,6 @@ func (g *Graph) Reorder(dst *vec.Slab) (*Graph, []uint32) {
 	if epSlot, top, ok := g.entry(); ok {
 		h.ep.Store(packEntry(perm[epSlot], top))
 	}
+	h.queueWeak()
 	return h, perm
 }

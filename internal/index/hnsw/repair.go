@@ -75,7 +75,7 @@ func (g *Graph) Repair() []uint32 {
 	for _, d := range dead {
 		l := g.list(d, 0)
 		for _, nb := range l[1 : 1+l[0]] {
-			g.indeg(nb).Add(-1)
+			g.noteIn(nb, g.indeg(nb).Add(-1))
 		}
 	}
 	for _, d := range dead {
@@ -105,6 +105,9 @@ func (g *Graph) rewriteLocked(l []uint32, layer int, sel []vec.Neighbor) {
 		}
 		for _, nb := range sel {
 			g.indeg(nb.Slot).Add(1)
+		}
+		for _, nb := range l[1 : 1+l[0]] {
+			g.noteIn(nb, g.indeg(nb).Load())
 		}
 	}
 	writeList(l, sel)
@@ -226,7 +229,7 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 		l := g.list(r.Slot, 0)
 		for i := int(l[0]); i >= 1; i-- {
 			if v := g.indeg(l[i]); v.Load() > 1 {
-				v.Add(-1)
+				g.noteIn(l[i], v.Add(-1))
 				atomic.StoreUint32(&l[i], slot)
 				g.indeg(slot).Add(1)
 				return true
@@ -349,26 +352,38 @@ const minInDegree = 2
 // nodes inserted together that link mostly to each other, out-degree 3-4),
 // which have enough in-edges, but from each other; also relinking nodes of
 // out-degree <= M/4 missed none on glove but cost 181 ms per fashion build.
-// It runs with the graph shared on up to workers goroutines, like Insert
+// It looks only at the nodes queued since the last call (Insert, shrinks,
+// Repair and Reconnect queue a node whose in-degree falls below
+// minInDegree), so a call after a batch costs O(queued), not O(nodes). It
+// runs with the graph shared on up to workers goroutines, like Insert
 // (searches go on meanwhile); the engine calls it after each batch of
 // inserts and before a built graph serves.
 func (g *Graph) Reinforce(workers int) int {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
+	g.weak.Lock()
+	queued := g.weak.slots
+	g.weak.slots = nil
+	g.weak.Unlock()
 	ep, top, ok := g.entry()
-	if !ok {
-		return 0
-	}
-	capN := g.capacity()
 	var weak []uint32
-	for slot := uint32(0); int(slot) < capN; slot++ {
-		if slot != ep && g.Contains(slot) && g.indeg(slot).Load() < minInDegree {
+	for _, slot := range queued {
+		// Unqueue first: an in-degree that falls again queues it again.
+		st := g.stateRef(slot)
+		for {
+			old := st.Load()
+			if st.CompareAndSwap(old, old&^stateWeak) {
+				break
+			}
+		}
+		if g.Contains(slot) && g.indeg(slot).Load() < minInDegree {
 			weak = append(weak, slot)
 		}
 	}
-	if len(weak) == 0 {
+	if !ok || len(weak) == 0 {
 		return 0
 	}
+	capN := g.capacity()
 	var next, added atomic.Int64
 	work := func() {
 		s := g.scratchs.get(capN)
