@@ -420,15 +420,14 @@ func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
 	}
 	s.reset(0)
 	s.visit(slot)
-	added, _ := g.linkFrom(slot, g.searchLayer(s, q, cur, g.m0, g.m0, 0, true, nil, &st))
-	return added
+	return g.linkFrom(slot, g.searchLayer(s, q, cur, g.m0, g.m0, 0, true, nil, &st))
 }
 
 // linkFrom walks cands (nearest first) until minInDegree of them link to
-// slot, adding the edge where a list has room; it returns the edges added and
-// how many of the walked candidates link to slot.
+// slot, adding the edge where a list has room; it returns the edges added.
 // REQUIRES: g.mu held (shared).
-func (g *Graph) linkFrom(slot uint32, cands []vec.Neighbor) (added, linked int) {
+func (g *Graph) linkFrom(slot uint32, cands []vec.Neighbor) (added int) {
+	linked := 0
 	for _, c := range cands {
 		if linked >= minInDegree {
 			break
@@ -451,5 +450,5 @@ func (g *Graph) linkFrom(slot uint32, cands []vec.Neighbor) (added, linked int) 
 		}
 		mu.Unlock()
 	}
-	return added, linked
+	return added
 }

@@ -262,6 +262,44 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, k, lay
 	return s.sortedResults()
 }
 
+// unvisited returns the neighbours of slot on layer that s has not visited
+// yet, marking them visited (the slice is s.batch's memory). The visited
+// test is branch-free: whether a neighbour was seen is a coin toss the
+// branch predictor loses.
+func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
+	var l []uint32
+	if layer == 0 {
+		l = g.list0(slot)
+	} else {
+		l = g.list(slot, layer)
+	}
+	n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
+	nbs := l[1 : n+1]
+	if cap(s.batch) < len(nbs) {
+		s.batch = make([]uint32, len(nbs), 2*len(nbs))
+	}
+	batch := s.batch[:len(nbs)]
+	visited, epoch := s.visited, s.epoch
+	fresh := 0
+	for i := range nbs {
+		nb := atomic.LoadUint32(&nbs[i])
+		if int(nb) >= len(visited) {
+			s.visit(nb) // a node inserted during the search: grow the list
+			visited = s.visited
+			batch[fresh] = nb
+			fresh++
+			continue
+		}
+		seen := visited[nb] == epoch
+		visited[nb] = epoch
+		batch[fresh] = nb
+		if !seen {
+			fresh++
+		}
+	}
+	return batch[:fresh]
+}
+
 // searchPool is searchLayer when every node is a result. The candidates
 // and the results are one array sorted by (Dist, Slot), at most ef long, with
 // a flag per entry for the nodes already expanded; the next node expanded is
@@ -275,45 +313,12 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 	s.visit(ep.Slot)
 	pool := append(s.pool[:0], poolKey(ep))
 	done := append(s.done[:0], false)
-	visited, epoch := s.visited, s.epoch
 	nvisit, ndist := 1, 0
 	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	for cur := 0; cur < len(pool); {
 		done[cur] = true
-		slot := uint32(pool[cur])
-		var l []uint32
-		if layer == 0 {
-			l = g.list0(slot)
-		} else {
-			l = g.list(slot, layer)
-		}
-		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
-		nbs := l[1 : n+1]
-		if cap(s.batch) < len(nbs) {
-			s.batch = make([]uint32, len(nbs), 2*len(nbs))
-		}
-		batch := s.batch[:len(nbs)]
-		fresh := 0
-		for i := range nbs {
-			nb := atomic.LoadUint32(&nbs[i])
-			if int(nb) >= len(visited) {
-				s.visit(nb) // a node inserted during the search: grow the list
-				visited = s.visited
-				batch[fresh] = nb
-				fresh++
-				continue
-			}
-			// Branch-free: whether nb was visited is a coin toss the
-			// predictor loses.
-			seen := visited[nb] == epoch
-			visited[nb] = epoch
-			batch[fresh] = nb
-			if !seen {
-				fresh++
-			}
-		}
-		batch = batch[:fresh]
-		nvisit += fresh
+		batch := g.unvisited(s, uint32(pool[cur]), layer)
+		nvisit += len(batch)
 		// The nearest entry not expanded yet is usually the next one.
 		if layer == 0 {
 			for j := cur + 1; j < len(pool); j++ {
@@ -435,16 +440,14 @@ func poolNeighbor(key uint64) vec.Neighbor {
 // candidates (s.cand) and a max-heap of up to ef results (s.res), so that
 // nodes that are not results are traversed without taking a result's place.
 func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, filter Filter, st *SearchStats) {
-	const all = false
 	s.visit(ep.Slot)
 	st.Visited++
 	lower := float32(maxFloat)
-	if all || g.accept(ep.Slot, filter) {
+	if g.accept(ep.Slot, filter) {
 		s.res = pushMax(s.res, ep)
 		lower = ep.Dist
 	}
 	s.cand = pushMin(s.cand, ep)
-	visited, epoch := s.visited, s.epoch
 	nvisit, ndist := 0, 0
 	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	for len(s.cand) > 0 {
@@ -453,31 +456,10 @@ func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 		if c.Dist > lower && len(s.res) >= ef {
 			break
 		}
-		var l []uint32
-		if layer == 0 {
-			l = g.list0(c.Slot)
-		} else {
-			l = g.list(c.Slot, layer)
-		}
-		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
-		nbs := l[1 : n+1]
 		// First the unvisited neighbours, then their distances, with the
 		// vectors prefetchAhead ahead prefetched so their loads overlap the
 		// computation.
-		batch := s.batch[:0]
-		for i := range nbs {
-			nb := atomic.LoadUint32(&nbs[i])
-			if int(nb) >= len(visited) {
-				// A node inserted during the search: grow the list.
-				s.visit(nb)
-				visited = s.visited
-			} else if visited[nb] == epoch {
-				continue
-			}
-			visited[nb] = epoch
-			batch = append(batch, nb)
-		}
-		s.batch = batch
+		batch := g.unvisited(s, c.Slot, layer)
 		nvisit += len(batch)
 		// The candidate now nearest is usually the next one expanded: start
 		// loading its neighbour list (a cache miss otherwise: lists and
@@ -497,7 +479,7 @@ func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 			if len(s.res) < ef || d < lower {
 				x := vec.Neighbor{Slot: nb, Dist: d}
 				s.cand = pushMin(s.cand, x)
-				if all || g.accept(nb, filter) {
+				if g.accept(nb, filter) {
 					if len(s.res) < ef {
 						s.res = pushMax(s.res, x)
 					} else {
