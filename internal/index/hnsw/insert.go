@@ -50,11 +50,11 @@ func (g *Graph) Insert(slot uint32) {
 		}
 	}
 	var stats SearchStats
+	s := g.scratchs.get(g.capacity())
 	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
 	for l := top; l > level; l-- {
-		cur = g.greedy(q, cur, l, &stats)
+		cur = g.greedy(&s.ds, q, cur, l, &stats)
 	}
-	s := g.scratchs.get(g.capacity())
 	for l := min(level, top); l >= 0; l-- {
 		s.reset(0)
 		cands := g.searchLayer(s, q, cur, g.efC, g.efC, l, true, nil, &stats)

@@ -207,7 +207,7 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 	var st SearchStats
 	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
 	for l := top; l > 0; l-- {
-		cur = g.greedy(q, cur, l, &st)
+		cur = g.greedy(&s.ds, q, cur, l, &st)
 	}
 	if cur.Slot == slot || reach.visited[cur.Slot] != reach.epoch {
 		// The descent ended outside the reachable part: start from ep.
@@ -318,7 +318,7 @@ func (g *Graph) relink(s *scratch, slot uint32, layer int) {
 	var st SearchStats
 	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
 	for l := top; l > layer; l-- {
-		cur = g.greedy(q, cur, l, &st)
+		cur = g.greedy(&s.ds, q, cur, l, &st)
 	}
 	s.reset(0)
 	s.visit(slot) // never a result of its own search
@@ -416,7 +416,7 @@ func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
 	var st SearchStats
 	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
 	for l := top; l > 0; l-- {
-		cur = g.greedy(q, cur, l, &st)
+		cur = g.greedy(&s.ds, q, cur, l, &st)
 	}
 	s.reset(0)
 	s.visit(slot)

@@ -222,14 +222,35 @@ func replaceMax(h []vec.Neighbor, x vec.Neighbor) {
 }
 
 // greedy walks layer from cur towards q while a neighbour is nearer, and
-// returns the local minimum.
-func (g *Graph) greedy(q []float32, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
+// returns the local minimum. With a four-way kernel (graphs under 256
+// dimensions) neighbours are computed four at a time into ds (scratch); the
+// walk and its tie-breaking are the same.
+func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
+	kern4 := g.kern4
 	for changed := true; changed; {
 		changed = false
 		l := g.list(cur.Slot, layer)
 		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
-		for i := 1; i <= n; i++ {
-			nb := atomic.LoadUint32(&l[i])
+		nbs := l[1 : n+1]
+		i := 0
+		if kern4 != nil {
+			for ; i+4 <= len(nbs); i += 4 {
+				grp := [4]uint32{atomic.LoadUint32(&nbs[i]), atomic.LoadUint32(&nbs[i+1]), atomic.LoadUint32(&nbs[i+2]), atomic.LoadUint32(&nbs[i+3])}
+				kern4(q, g.vectors.At(grp[0]), g.vectors.At(grp[1]), g.vectors.At(grp[2]), g.vectors.At(grp[3]), ds)
+				for j, d := range ds {
+					if !g.l2 {
+						d = 1 - d
+					}
+					if nb := grp[j]; d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
+						cur = vec.Neighbor{Slot: nb, Dist: d}
+						changed = true
+					}
+				}
+			}
+			st.DistanceComputations += i
+		}
+		for ; i < len(nbs); i++ {
+			nb := atomic.LoadUint32(&nbs[i])
 			d := g.dist(q, g.vectors.At(nb))
 			st.DistanceComputations++
 			if d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
@@ -519,12 +540,12 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 	ef = max(ef, k)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	cur, ok := g.descend(q, &st)
+	s := g.scratchs.get(g.capacity())
+	defer g.scratchs.put(s)
+	cur, ok := g.descend(s, q, &st)
 	if !ok {
 		return dst, st
 	}
-	s := g.scratchs.get(g.capacity())
-	defer g.scratchs.put(s)
 	res := g.searchLayer(s, q, cur, ef, k, 0, false, filter, &st)
 	return append(dst, res...), st
 }
@@ -532,7 +553,7 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 // descend walks greedily from the entry point down to layer 1 and returns
 // the layer-0 starting point; ok is false for an empty graph.
 // REQUIRES: g.mu held (shared).
-func (g *Graph) descend(q []float32, st *SearchStats) (vec.Neighbor, bool) {
+func (g *Graph) descend(s *scratch, q []float32, st *SearchStats) (vec.Neighbor, bool) {
 	epSlot, top, ok := g.entry()
 	if !ok {
 		return vec.Neighbor{}, false
@@ -540,7 +561,7 @@ func (g *Graph) descend(q []float32, st *SearchStats) (vec.Neighbor, bool) {
 	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
 	st.DistanceComputations++
 	for l := top; l > 0; l-- {
-		cur = g.greedy(q, cur, l, st)
+		cur = g.greedy(&s.ds, q, cur, l, st)
 	}
 	return cur, true
 }

@@ -41,12 +41,12 @@ func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Ne
 	ef = max(ef, k)
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	cur, ok := g.descend(q, &st)
+	s := g.scratchs.get(g.capacity())
+	defer g.scratchs.put(s)
+	cur, ok := g.descend(s, q, &st)
 	if !ok {
 		return dst, st
 	}
-	s := g.scratchs.get(g.capacity())
-	defer g.scratchs.put(s)
 	g.searchTwoHop(s, q, cur, k, ef, filter, &st)
 	return smallest(s.res, k, dst), st
 }
