@@ -8,7 +8,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X github.com/sextantdb/sextant/internal/cli.Version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: bench-peers all build test testrace testpurego vet fmt lint bench fuzz clean
+.PHONY: bench-peers bench-native all build test testrace testpurego vet fmt lint bench fuzz clean
 
 all: lint test
 
@@ -59,27 +59,42 @@ fuzz:
 clean:
 	rm -rf bin
 
-# Side by side on ../shared/data, one run, engines alternated (see docs/benchmarks.md):
-# hnswlib-native (the anchor) and sextant bench as JSON lines compared by compare.py,
-# then Debian's hnswlib and FAISS (peers.py, its own table). Not part of `make test`.
+# Side by side on ../shared/data (see docs/benchmarks.md): hnswlib-native (the
+# anchor) and sextant bench as JSON lines compared by compare.py, then Debian's
+# hnswlib and FAISS (peers.py, its own table). Not part of `make test`.
 SHARED   ?= ../shared
 DATASETS ?= glove-twitter-25:cosine fashion-mnist-784:l2 wordnet-use512:cosine
 PEER_ARGS ?= --m 16 --ef-construction 100 --ef 10,20,40,80,160,320 --k 10 --threads 2
 # Measured passes per ef for both engines; each reports its fastest (the
 # machines are shared: one pass of 1,000 glove queries lasts ~10 ms).
 RUNS ?= 3
-bench-peers: build
-	@rm -f /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl
-	@set -e; for ds in $(DATASETS); do n=$${ds%%:*}; m=$${ds##*:}; D=$(SHARED)/data; \
-		echo "== $$n ($$m)"; \
-		$(SHARED)/bench/hnswlib-native --base $$D/$$n.base.fvecs --query $$D/$$n.query.fvecs --gt $$D/$$n.gt.ivecs \
-			--metric $$m $(PEER_ARGS) --queries 1000 --runs $(RUNS) >> /tmp/sextant-peers-h.jsonl; \
-		bin/sextant bench --base $$D/$$n.base.fvecs --query $$D/$$n.query.fvecs --gt $$D/$$n.gt.ivecs \
-			--metric $$m $(PEER_ARGS) --queries 1000 --runs $(RUNS) --json >> /tmp/sextant-peers-s.jsonl; \
-	done
-	/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl
+# Rounds of the whole sweep. The engine that runs first on a data set
+# alternates from round to round; with ROUNDS > 1 compare.py is given the
+# median of each engine's rounds per ef (scripts/median-rounds.py): one round
+# moves the ratios by 15-30% on these machines. Raw lines: /tmp/sextant-peers-*.jsonl.
+ROUNDS ?= 1
+bench-peers: bench-native
 	@/usr/bin/python3 -c 'import numpy, hnswlib, faiss' 2>/dev/null || \
 		apt-get install -y -q python3-numpy python3-hnswlib python3-faiss || \
 		(apt-get update -q && apt-get install -y -q python3-numpy python3-hnswlib python3-faiss)
 	@set -e; for ds in $(DATASETS); do n=$${ds%%:*}; \
 		/usr/bin/python3 $(SHARED)/bench/peers.py $$n --data-dir $(SHARED)/data --M 16 --efc 100 --nq 1000; done
+
+# The hnswlib-native vs sextant part of bench-peers alone.
+bench-native: build
+	@rm -f /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl
+	@set -e; D=$(SHARED)/data; \
+	native() { $(SHARED)/bench/hnswlib-native --base $$D/$$1.base.fvecs --query $$D/$$1.query.fvecs \
+		--gt $$D/$$1.gt.ivecs --metric $$2 $(PEER_ARGS) --queries 1000 --runs $(RUNS) >> /tmp/sextant-peers-h.jsonl; }; \
+	sextant() { bin/sextant bench --base $$D/$$1.base.fvecs --query $$D/$$1.query.fvecs \
+		--gt $$D/$$1.gt.ivecs --metric $$2 $(PEER_ARGS) --queries 1000 --runs $(RUNS) --json >> /tmp/sextant-peers-s.jsonl; }; \
+	i=0; for r in $$(seq $(ROUNDS)); do for ds in $(DATASETS); do n=$${ds%%:*}; m=$${ds##*:}; i=$$((i + 1)); \
+		echo "== round $$r/$(ROUNDS): $$n ($$m)"; \
+		if [ $$((i % 2)) = 1 ]; then native $$n $$m; sextant $$n $$m; else sextant $$n $$m; native $$n $$m; fi; \
+	done; done
+	@if [ $(ROUNDS) = 1 ]; then \
+		/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl; \
+	else \
+		/usr/bin/python3 scripts/median-rounds.py /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl | \
+			/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native -; \
+	fi
