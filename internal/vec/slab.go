@@ -20,15 +20,18 @@ const chunkSize = 1 << chunkShift
 // race; the caller orders those (the index only reaches a slot after it is
 // published).
 type Slab struct {
-	dim    int
-	chunks atomic.Pointer[[]*[]float32]
+	dim int
+	// chunks is the table of chunks, replaced (never changed) on growth; the
+	// chunks themselves never move, so an old table stays valid for the
+	// slots it covers.
+	chunks atomic.Pointer[[][]float32]
 	growMu sync.Mutex
 }
 
 // NewSlab returns an empty slab for vectors of dimension dim.
 func NewSlab(dim int) *Slab {
 	s := &Slab{dim: dim}
-	empty := make([]*[]float32, 0)
+	empty := make([][]float32, 0)
 	s.chunks.Store(&empty)
 	return s
 }
@@ -41,9 +44,36 @@ func (s *Slab) Cap() int { return len(*s.chunks.Load()) * chunkSize }
 
 // At returns the vector in slot. The slot must be below Cap.
 func (s *Slab) At(slot uint32) []float32 {
-	c := *(*s.chunks.Load())[slot>>chunkShift]
+	c := (*s.chunks.Load())[slot>>chunkShift]
 	off := int(slot&(chunkSize-1)) * s.dim
 	return c[off : off+s.dim : off+s.dim]
+}
+
+// View returns a reader of the slab for one search: it keeps the chunk table
+// it was made with, so that each At is one table lookup instead of first
+// loading the slab's current table (BenchmarkSearch in internal/index/hnsw).
+// It sees growth that happens after it was made: a slot beyond its table
+// reloads the table.
+func (s *Slab) View() SlabView {
+	return SlabView{s: s, table: *s.chunks.Load(), dim: s.dim}
+}
+
+// SlabView reads a Slab; see Slab.View. Not for concurrent use: each
+// goroutine makes its own.
+type SlabView struct {
+	s     *Slab
+	table [][]float32
+	dim   int
+}
+
+// At returns the vector in slot, as Slab.At.
+func (v *SlabView) At(slot uint32) []float32 {
+	i := int(slot >> chunkShift)
+	if i >= len(v.table) {
+		v.table = *v.s.chunks.Load() // the slab grew since the view was made
+	}
+	off := int(slot&(chunkSize-1)) * v.dim
+	return v.table[i][off : off+v.dim : off+v.dim]
 }
 
 // Set copies v into slot, growing the slab if needed.
@@ -64,11 +94,10 @@ func (s *Slab) Grow(n int) {
 	if need <= len(old) {
 		return
 	}
-	next := make([]*[]float32, need)
+	next := make([][]float32, need)
 	copy(next, old)
 	for i := len(old); i < need; i++ {
-		c := make([]float32, chunkSize*s.dim)
-		next[i] = &c
+		next[i] = make([]float32, chunkSize*s.dim)
 	}
 	s.chunks.Store(&next)
 }

@@ -227,6 +227,7 @@ func replaceMax(h []vec.Neighbor, x vec.Neighbor) {
 // walk and its tie-breaking are the same.
 func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
 	kern4 := g.kern4
+	vs := g.vectors.View()
 	for changed := true; changed; {
 		changed = false
 		l := g.list(cur.Slot, layer)
@@ -236,7 +237,7 @@ func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int,
 		if kern4 != nil {
 			for ; i+4 <= len(nbs); i += 4 {
 				grp := [4]uint32{atomic.LoadUint32(&nbs[i]), atomic.LoadUint32(&nbs[i+1]), atomic.LoadUint32(&nbs[i+2]), atomic.LoadUint32(&nbs[i+3])}
-				kern4(q, g.vectors.At(grp[0]), g.vectors.At(grp[1]), g.vectors.At(grp[2]), g.vectors.At(grp[3]), ds)
+				kern4(q, vs.At(grp[0]), vs.At(grp[1]), vs.At(grp[2]), vs.At(grp[3]), ds)
 				for j, d := range ds {
 					if !g.l2 {
 						d = 1 - d
@@ -251,7 +252,7 @@ func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int,
 		}
 		for ; i < len(nbs); i++ {
 			nb := atomic.LoadUint32(&nbs[i])
-			d := g.dist(q, g.vectors.At(nb))
+			d := g.dist(q, vs.At(nb))
 			st.DistanceComputations++
 			if d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
 				cur = vec.Neighbor{Slot: nb, Dist: d}
@@ -331,6 +332,7 @@ func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
 // packed into one uint64 that orders like less (poolKey), so each comparison
 // is one integer compare.
 func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, st *SearchStats) []vec.Neighbor {
+	vs := g.vectors.View()
 	s.visit(ep.Slot)
 	pool := append(s.pool[:0], poolKey(ep))
 	done := append(s.done[:0], false)
@@ -354,7 +356,7 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 			ahead = 4 // a group
 		}
 		for j := range min(ahead, len(batch)) {
-			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
+			vec.Prefetch(vs.At(batch[j]), pfLines)
 		}
 		next := len(pool) // lowest position inserted at
 		ds := &s.ds
@@ -363,9 +365,9 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 				// Four at a time (small dimensions): the next group is
 				// prefetched while this one is computed.
 				for p := j + 4; p < min(j+8, len(batch)); p++ {
-					vec.Prefetch(g.vectors.At(batch[p]), pfLines)
+					vec.Prefetch(vs.At(batch[p]), pfLines)
 				}
-				g.kern4(q, g.vectors.At(batch[j]), g.vectors.At(batch[j+1]), g.vectors.At(batch[j+2]), g.vectors.At(batch[j+3]), ds)
+				g.kern4(q, vs.At(batch[j]), vs.At(batch[j+1]), vs.At(batch[j+2]), vs.At(batch[j+3]), ds)
 				for i, d := range ds {
 					if !g.l2 {
 						d = 1 - d
@@ -377,10 +379,10 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 				continue
 			}
 			if j+ahead < len(batch) {
-				vec.Prefetch(g.vectors.At(batch[j+ahead]), pfLines)
+				vec.Prefetch(vs.At(batch[j+ahead]), pfLines)
 			}
 			nb := batch[j]
-			pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, g.vectors.At(nb))}))
+			pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, vs.At(nb))}))
 			ndist++
 			j++
 		}
