@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -380,9 +381,14 @@ func benchSearch(b *testing.B, name string, n int, reordered bool) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
+	// SEXTANT_BENCH_EF sets the search breadth (default 100).
+	ef := 100
+	if v, err := strconv.Atoi(os.Getenv("SEXTANT_BENCH_EF")); err == nil && v > 0 {
+		ef = v
+	}
 	for i := 0; b.Loop(); i++ {
 		var st SearchStats
-		dst, st = g.Search(d.queries[i%len(d.queries)], 10, 100, nil, dst)
+		dst, st = g.Search(d.queries[i%len(d.queries)], 10, ef, nil, dst)
 		dist += st.DistanceComputations
 	}
 	b.ReportMetric(float64(dist)/float64(b.N), "dists/op")
@@ -442,5 +448,49 @@ func TestPoolKeyOrder(t *testing.T) {
 		for _, b := range ns {
 			require.Equal(t, less(a, b), poolKey(a) < poolKey(b), "%v vs %v", a, b)
 		}
+	}
+}
+
+// poolInsert keeps the ef smallest keys sorted, moves each done flag with its
+// key, and reports the lowest position written, on both sides of shortPool
+// (the linear and the binary search).
+func TestPoolInsert(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	for _, ef := range []int{1, 2, 5, shortPool, shortPool + 1, shortPool + 2, 100} {
+		t.Run(fmt.Sprintf("ef=%d", ef), func(t *testing.T) {
+			for range 50 {
+				var pool []uint64
+				var done []bool
+				flag := map[uint64]bool{} // the reference: key -> done
+				var all []uint64
+				for range 3 * ef {
+					key := r.Uint64()
+					// Mark a random present entry done, as an expansion does.
+					if len(pool) > 0 {
+						i := r.IntN(len(pool))
+						done[i] = true
+						flag[pool[i]] = true
+					}
+					before := slices.Clone(pool)
+					next := len(pool) + 1
+					pool, done, next = poolInsert(pool, done, next, ef, key)
+					all = append(all, key)
+					slices.Sort(all)
+					want := all[:min(ef, len(all))]
+					require.Equal(t, want, pool)
+					require.Len(t, done, len(pool))
+					at := slices.Index(pool, key)
+					for i, k := range pool {
+						require.Equal(t, flag[k], done[i], "done flag of key at %d", i)
+					}
+					if at < 0 {
+						require.Equal(t, before, pool, "a dropped key changes nothing")
+						require.Equal(t, len(before)+1, next)
+					} else {
+						require.Equal(t, at, next)
+					}
+				}
+			}
+		})
 	}
 }
