@@ -239,7 +239,8 @@ func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int,
 		i := 0
 		if kern4 != nil {
 			for ; i+4 <= len(nbs); i += 4 {
-				grp := [4]uint32{atomic.LoadUint32(&nbs[i]), atomic.LoadUint32(&nbs[i+1]), atomic.LoadUint32(&nbs[i+2]), atomic.LoadUint32(&nbs[i+3])}
+				w := nbs[i : i+4 : i+4] // one bounds check for the four
+				grp := [4]uint32{atomic.LoadUint32(&w[0]), atomic.LoadUint32(&w[1]), atomic.LoadUint32(&w[2]), atomic.LoadUint32(&w[3])}
 				kern4(q, vs.At(grp[0]), vs.At(grp[1]), vs.At(grp[2]), vs.At(grp[3]), ds)
 				for j, d := range ds {
 					if !g.l2 {
@@ -370,12 +371,13 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 				for p := j + 4; p < min(j+8, len(batch)); p++ {
 					vec.Prefetch(vs.At(batch[p]), pfLines)
 				}
-				g.kern4(q, vs.At(batch[j]), vs.At(batch[j+1]), vs.At(batch[j+2]), vs.At(batch[j+3]), ds)
+				grp := batch[j : j+4 : j+4] // one bounds check for the four
+				g.kern4(q, vs.At(grp[0]), vs.At(grp[1]), vs.At(grp[2]), vs.At(grp[3]), ds)
 				for i, d := range ds {
 					if !g.l2 {
 						d = 1 - d
 					}
-					pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: batch[j+i], Dist: d}))
+					pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: grp[i], Dist: d}))
 				}
 				ndist += 4
 				j += 4
