@@ -418,10 +418,11 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 // to the position it took.
 //
 // A short pool is searched from its end while the entries are shifted, a
-// long one by a branch-free binary search and one copy: BenchmarkSearch
-// (SEXTANT_BENCH_EF, min of 6 alternated runs) had the shifting loop 5-10%
-// faster on glove-twitter-25 at ef 10, even at ef 100, and 28-34% slower at
-// ef 400.
+// long one by a branch-free binary search and one copy. BenchmarkSearch
+// (SEXTANT_BENCH_EF, min of 5-6 alternated runs), the shifting loop at every
+// length against the binary search: glove-twitter-25 5-10% faster at ef 10,
+// the same at ef 100, 28-34% slower at ef 400; with the cut-over at 32,
+// 12-16% faster at ef 10 and the same at ef 100 and 400.
 func poolInsert(pool []uint64, done []bool, next, ef int, key uint64) ([]uint64, []bool, int) {
 	n := len(pool) // entries that stay
 	if n >= ef {
