@@ -61,7 +61,8 @@ clean:
 
 # Side by side on ../shared/data (see docs/benchmarks.md): hnswlib-native (the
 # anchor) and sextant bench as JSON lines compared by compare.py, then Debian's
-# hnswlib and FAISS (peers.py, its own table). Not part of `make test`.
+# hnswlib and FAISS (peers.py, its own table), then one compare.py table of every
+# engine (peers.py's CSV through scripts/peers-jsonl.py). Not part of `make test`.
 SHARED   ?= ../shared
 DATASETS ?= glove-twitter-25:cosine fashion-mnist-784:l2 wordnet-use512:cosine
 PEER_ARGS ?= --m 16 --ef-construction 100 --ef 10,20,40,80,160,320 --k 10 --threads 2
@@ -71,14 +72,25 @@ RUNS ?= 3
 # Rounds of the whole sweep. The engine that runs first on a data set
 # alternates from round to round; with ROUNDS > 1 compare.py is given the
 # median of each engine's rounds per ef (scripts/median-rounds.py): one round
-# moves the ratios by 15-30% on these machines. Raw lines: /tmp/sextant-peers-*.jsonl.
+# moves the ratios by 15-50% on these machines. Raw lines: /tmp/sextant-peers-*.jsonl.
 ROUNDS ?= 1
 bench-peers: bench-native
 	@/usr/bin/python3 -c 'import numpy, hnswlib, faiss' 2>/dev/null || \
 		apt-get install -y -q python3-numpy python3-hnswlib python3-faiss || \
 		(apt-get update -q && apt-get install -y -q python3-numpy python3-hnswlib python3-faiss)
+	@rm -f /tmp/sextant-peers-*.csv
 	@set -e; for ds in $(DATASETS); do n=$${ds%%:*}; \
-		/usr/bin/python3 $(SHARED)/bench/peers.py $$n --data-dir $(SHARED)/data --M 16 --efc 100 --nq 1000; done
+		/usr/bin/python3 $(SHARED)/bench/peers.py $$n --data-dir $(SHARED)/data --M 16 --efc 100 --nq 1000 \
+			--csv /tmp/sextant-peers-$$n.csv; done
+	@echo; echo "== every engine (Debian's hnswlib and FAISS: one round, queries in one call on one thread)"
+	@/usr/bin/python3 scripts/peers-jsonl.py /tmp/sextant-peers-*.csv > /tmp/sextant-peers-p.jsonl
+	@if [ $(ROUNDS) = 1 ]; then \
+		/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native /tmp/sextant-peers-h.jsonl \
+			/tmp/sextant-peers-s.jsonl /tmp/sextant-peers-p.jsonl; \
+	else \
+		/usr/bin/python3 scripts/median-rounds.py /tmp/sextant-peers-h.jsonl /tmp/sextant-peers-s.jsonl | \
+			/usr/bin/python3 $(SHARED)/bench/compare.py --baseline hnswlib-native - /tmp/sextant-peers-p.jsonl; \
+	fi
 
 # The hnswlib-native vs sextant part of bench-peers alone.
 bench-native: build
