@@ -312,7 +312,7 @@ func BenchmarkQueryChecks(b *testing.B) {
 func TestKernels4MatchSingle(t *testing.T) {
 	defer selectKernels("")
 	r := rand.New(rand.NewPCG(7, 8))
-	const maxLen = 300
+	const maxLen = 1024
 	q := randVec(r, maxLen+4, 1)
 	vs := [4][]float32{randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1), randVec(r, maxLen+4, 1)}
 	for _, k := range kernelSets {
@@ -328,14 +328,14 @@ func TestKernels4MatchSingle(t *testing.T) {
 				Dot4(x, a, b, c, d, &got)
 				for i, v := range [][]float32{a, b, c, d} {
 					want := dotGeneric(x, v)
-					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*float64(n)+1e-6 {
+					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*ops[0].bound(x, v)+1e-6 {
 						t.Fatalf("%s Dot4 len %d off %d lane %d: got %v want %v", k.name, n, off, i, got[i], want)
 					}
 				}
 				L2Sq4(x, a, b, c, d, &got)
 				for i, v := range [][]float32{a, b, c, d} {
 					want := l2Generic(x, v)
-					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*float64(n)*4+1e-6 {
+					if diff := math.Abs(float64(got[i] - want)); diff > 1e-5*ops[1].bound(x, v)+1e-6 {
 						t.Fatalf("%s L2Sq4 len %d off %d lane %d: got %v want %v", k.name, n, off, i, got[i], want)
 					}
 				}
@@ -345,22 +345,28 @@ func TestKernels4MatchSingle(t *testing.T) {
 	require.Panics(t, func() { Dot4(q[:5], q[:5], q[:4], q[:5], q[:5], new([4]float32)) })
 }
 
-func BenchmarkDot4(b *testing.B) {
+func BenchmarkDot4(b *testing.B) { benchKernels4(b, Dot4, Dot) }
+
+func BenchmarkL2Sq4(b *testing.B) { benchKernels4(b, L2Sq4, L2Sq) }
+
+// benchKernels4 times one four-way call against four single calls of the
+// kernels in use, per dimension.
+func benchKernels4(b *testing.B, four func(q, a, b, c, d []float32, out *[4]float32), one func(a, b []float32) float32) {
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, dim := range []int{25, 128} {
+	for _, dim := range []int{25, 128, 512, 784, 1536} {
 		q := randVec(r, dim, 1)
 		v := [4][]float32{randVec(r, dim, 1), randVec(r, dim, 1), randVec(r, dim, 1), randVec(r, dim, 1)}
 		var out [4]float32
 		b.Run(fmt.Sprintf("four/dim=%d", dim), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				Dot4(q, v[0], v[1], v[2], v[3], &out)
+				four(q, v[0], v[1], v[2], v[3], &out)
 			}
 		})
 		b.Run(fmt.Sprintf("single/dim=%d", dim), func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				out[0], out[1], out[2], out[3] = Dot(q, v[0]), Dot(q, v[1]), Dot(q, v[2]), Dot(q, v[3])
+				out[0], out[1], out[2], out[3] = one(q, v[0]), one(q, v[1]), one(q, v[2]), one(q, v[3])
 			}
 		})
 	}
