@@ -60,6 +60,8 @@ func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Ne
 // expansion may reach it as a direct neighbour. s.front holds the skipped
 // nodes to explore at once, s.deep those for when the matches run dry.
 func (g *Graph) searchTwoHop(s *scratch, q []float32, ep vec.Neighbor, k, ef int, filter Filter, st *SearchStats) {
+	vs := g.vectors.View()
+	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	lower := float32(maxFloat)
 	s.visit(ep.Slot)
 	st.Visited++
@@ -96,8 +98,15 @@ func (g *Graph) searchTwoHop(s *scratch, q []float32, ep vec.Neighbor, k, ef int
 			return
 		}
 		g.expandTwoHop(s, c, skipped, filter, st)
-		for _, nb := range s.hop {
-			d := g.dist(q, g.vectors.At(nb))
+		hop := s.hop
+		for i := range min(prefetchAhead, len(hop)) {
+			vec.Prefetch(vs.At(hop[i]), pfLines)
+		}
+		for i, nb := range hop {
+			if i+prefetchAhead < len(hop) {
+				vec.Prefetch(vs.At(hop[i+prefetchAhead]), pfLines)
+			}
+			d := g.dist(q, vs.At(nb))
 			st.DistanceComputations++
 			if len(s.res) < ef || d < lower {
 				x := vec.Neighbor{Slot: nb, Dist: d}
@@ -136,6 +145,13 @@ func (g *Graph) expandTwoHop(s *scratch, c vec.Neighbor, fromSkipped bool, filte
 			hop = append(hop, nb)
 		} else {
 			skip = append(skip, nb)
+		}
+	}
+	// The failing neighbours' lists are read next, each a cache miss on a
+	// graph larger than the cache: start loading them all now.
+	if len(hop) < g.m0 {
+		for _, nb := range skip {
+			vec.PrefetchUint32(g.list0(nb), 2)
 		}
 	}
 	nskip := 0 // skip[:nskip]: the failing neighbours whose lists were read

@@ -207,10 +207,16 @@ func TestSearchTwoHopAllocs(t *testing.T) {
 }
 
 func BenchmarkSearchTwoHop(b *testing.B) {
-	d := loadData(b, "glove-twitter-25", 0, 0)
-	s := vec.NewSlab(len(d.base[0]))
-	g := New(Config{M: 16, EfConstruction: 100, Metric: d.metric, Seed: 1}, s)
-	insertAll(g, s, seq(len(d.base)), d.base, 2)
+	for _, tc := range []struct {
+		name string
+		n    int
+	}{{"glove-twitter-25", 0}, {"wordnet-use512", 50000}} {
+		b.Run(tc.name, func(b *testing.B) { benchTwoHop(b, tc.name, tc.n) })
+	}
+}
+
+func benchTwoHop(b *testing.B, name string, n int) {
+	g, d := benchGraph(b, name, n) // SEXTANT_BENCH_GRAPHS keeps it across runs
 	for _, sel := range []float64{0.005, 0.02, 0.1, 0.3} {
 		bits := make(bitFilter, len(d.base))
 		r := rand.New(rand.NewPCG(1, 1))
