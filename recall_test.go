@@ -301,5 +301,8 @@ func TestChurn(t *testing.T) {
 		t.Logf("round %d: live %d, slots %d (peak live %d), tombstones %d, recall@10 %.4f", round, st.Live, st.Slots, peak, st.Tombstones, recall)
 		require.GreaterOrEqual(t, recall, 0.95)
 		require.LessOrEqual(t, float64(st.Slots), 1.1*float64(peak), "slots must be reused")
+		// Slots come back through graph repair, which is counted and timed.
+		require.GreaterOrEqual(t, st.Repairs, int64(round))
+		require.Positive(t, st.LastRepairSecs)
 	}
 }

@@ -203,3 +203,49 @@ func TestDoctorWarning(t *testing.T) {
 	require.Contains(t, out.String(), "->")
 	require.Contains(t, out.String(), "status: warning")
 }
+
+// TestDoctorRepair: a collection whose graph was repaired reports the repair
+// (ok while short); a repair of a second or more is a warning with an action,
+// and a collection never repaired has no repair finding.
+func TestDoctorRepair(t *testing.T) {
+	ds, err := testutil.LoadDataset("wordnet-use512", 400)
+	require.NoError(t, err)
+	db, url := doctorServer(t)
+	c, err := db.Default().CreateCollection("churn", &sextant.CollectionConfig{Metric: sextant.Cosine, ExactThreshold: 1})
+	require.NoError(t, err)
+	addRows(t, c, ds.Base[:300], "r", 100)
+	require.NoError(t, c.WaitIndexed())
+	code, rep := runDoctorCmd(t, url, "--collection", "churn")
+	require.Equal(t, 0, code, "%+v", rep)
+	require.Empty(t, findingsOf(rep, "repair"), "no repair yet")
+
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = "r" + strconv.Itoa(i)
+	}
+	n, err := c.Delete(context.Background(), ids)
+	require.NoError(t, err)
+	require.Equal(t, 100, n)
+	addRows(t, c, ds.Base[300:310], "n", 10) // the first insert after the deletes repairs
+	code, rep = runDoctorCmd(t, url, "--collection", "churn")
+	require.Equal(t, 0, code, "%+v", rep)
+	fs := findingsOf(rep, "repair")
+	require.Len(t, fs, 1)
+	require.Equal(t, "ok", fs[0].Severity)
+	require.InDelta(t, 1, fs[0].Figures["repairs"], 0)
+	require.Positive(t, fs[0].Figures["last_repair_seconds"])
+
+	// A long repair (the figures a large collection would report).
+	var h docHealth
+	h.Index.Mode, h.Index.Live, h.Index.Repairs, h.Index.LastRepairSeconds = "hnsw", 1_000_000, 2, 12.5
+	var long []doctorFinding
+	for _, f := range collectionFindings(h, doctorWALBytes) {
+		if f.Check == "repair" {
+			long = append(long, f)
+		}
+	}
+	require.Len(t, long, 1)
+	require.Equal(t, sevWarning, long[0].Severity)
+	require.Contains(t, long[0].Message, "12.5 s")
+	require.NotEmpty(t, long[0].Action)
+}

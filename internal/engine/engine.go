@@ -101,6 +101,8 @@ type Collection struct {
 	ckptRun atomic.Bool
 	ckpts   atomic.Int64
 	ckptDur atomic.Int64 // nanoseconds of the last checkpoint
+	repairs atomic.Int64 // graph repairs run by this process
+	repDur  atomic.Int64 // nanoseconds of the last graph repair
 	buildWG sync.WaitGroup
 
 	pool sync.Pool // *searchBuf
@@ -305,6 +307,11 @@ type Stats struct {
 	// (snapshot under the writer lock + write to disk).
 	Checkpoints        int64
 	LastCheckpointSecs float64
+	// Graph repairs run by this process (deleted nodes unlinked and their
+	// slots freed) and the duration of the last one. A repair holds the
+	// collection exclusively: its queries and writes wait until it ends.
+	Repairs        int64
+	LastRepairSecs float64
 }
 
 // Stats returns the collection's current figures.
@@ -315,7 +322,8 @@ func (c *Collection) Stats() Stats {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s := Stats{Live: int(c.mu.live.GetCardinality()), Slots: int(c.mu.nextSlot), Dim: c.mu.dim, WALBytes: walBytes, Checkpoint: n, Mode: "exact",
-		Checkpoints: c.ckpts.Load(), LastCheckpointSecs: time.Duration(c.ckptDur.Load()).Seconds()}
+		Checkpoints: c.ckpts.Load(), LastCheckpointSecs: time.Duration(c.ckptDur.Load()).Seconds(),
+		Repairs: c.repairs.Load(), LastRepairSecs: time.Duration(c.repDur.Load()).Seconds()}
 	if c.mu.vectors != nil {
 		s.VectorBytes = c.mu.vectors.Bytes()
 	}

@@ -2,10 +2,13 @@ package engine
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
 
@@ -430,13 +433,37 @@ const (
 	repairMin      = 64
 )
 
+// repairStallWarn is the graph repair duration from which it is logged as a
+// warning: the collection's queries waited that long.
+const repairStallWarn = 100 * time.Millisecond
+
+// repairLocked removes the graph's tombstoned nodes and frees their slots.
+// It holds the collection exclusively while it runs (see Stats.Repairs), so
+// it is timed, counted and logged: a warning from repairStallWarn on.
+// REQUIRES: mu held exclusively.
+func (c *Collection) repairLocked() {
+	st := &c.mu.state
+	start := time.Now()
+	freed := st.graph.Repair()
+	d := time.Since(start)
+	st.free = append(st.free, freed...)
+	c.repairs.Add(1)
+	c.repDur.Store(int64(d))
+	level := slog.LevelInfo
+	if d >= repairStallWarn {
+		level = slog.LevelWarn
+	}
+	c.log.LogAttrs(context.Background(), level, "graph repair: queries and writes of the collection waited for it",
+		slog.Int("freed_slots", len(freed)), slog.Int("live", int(st.live.GetCardinality())), slog.Duration("duration", d))
+}
+
 // allocSlotLocked returns a free slot, growing the slab when none is free.
 // REQUIRES: mu held exclusively.
 func (c *Collection) allocSlotLocked() uint32 {
 	st := &c.mu.state
 	if len(st.free) == 0 && st.graph != nil {
 		if t := st.graph.Tombstones(); t >= repairMin && t >= int(st.live.GetCardinality())/repairFraction {
-			st.free = append(st.free, st.graph.Repair()...)
+			c.repairLocked()
 		}
 	}
 	if n := len(st.free); n > 0 {

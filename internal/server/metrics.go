@@ -67,6 +67,7 @@ type collectionCollector struct {
 	log *slog.Logger
 
 	records, walBytes, memBytes, checkpoints, lastCheckpoint, building *prometheus.Desc
+	repairs, lastRepair                                                *prometheus.Desc
 
 	// Recall guardrails (from Collection.Health).
 	recall, recallSamples, recallTarget, effectiveEf, degraded        *prometheus.Desc
@@ -87,6 +88,11 @@ func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collection
 			"Checkpoints of the collection written by this process.", labels, nil),
 		lastCheckpoint: prometheus.NewDesc("sextant_collection_last_checkpoint_seconds",
 			"Duration of the collection's last checkpoint (snapshot under the writer lock and write to disk); 0 before the first.",
+			labels, nil),
+		repairs: prometheus.NewDesc("sextant_collection_graph_repairs_total",
+			"Graph repairs of the collection run by this process (deleted nodes unlinked, their slots freed).", labels, nil),
+		lastRepair: prometheus.NewDesc("sextant_collection_last_graph_repair_seconds",
+			"Duration of the collection's last graph repair, during which its queries and writes waited; 0 before the first.",
 			labels, nil),
 		building: prometheus.NewDesc("sextant_collection_index_building",
 			"1 while a background HNSW build of the collection runs (queries are exact meanwhile), else 0.", labels, nil),
@@ -122,6 +128,8 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.memBytes
 	ch <- c.checkpoints
 	ch <- c.lastCheckpoint
+	ch <- c.repairs
+	ch <- c.lastRepair
 	ch <- c.building
 	for _, d := range []*prometheus.Desc{c.recall, c.recallSamples, c.recallTarget, c.effectiveEf, c.degraded,
 		c.vectorNorm, c.resultDistance, c.buildSeconds, c.queryDuration, c.findings} {
@@ -159,6 +167,8 @@ func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 					float64(st.VectorBytes+st.GraphBytes+st.IndexBytes), lv...)
 				ch <- prometheus.MustNewConstMetric(c.checkpoints, prometheus.CounterValue, float64(st.Checkpoints), lv...)
 				ch <- prometheus.MustNewConstMetric(c.lastCheckpoint, prometheus.GaugeValue, st.LastCheckpointSecs, lv...)
+				ch <- prometheus.MustNewConstMetric(c.repairs, prometheus.CounterValue, float64(st.Repairs), lv...)
+				ch <- prometheus.MustNewConstMetric(c.lastRepair, prometheus.GaugeValue, st.LastRepairSecs, lv...)
 				building := 0.0
 				if st.Mode == "building" {
 					building = 1
