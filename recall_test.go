@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -304,5 +306,100 @@ func TestChurn(t *testing.T) {
 		// Slots come back through graph repair, which is counted and timed.
 		require.GreaterOrEqual(t, st.Repairs, int64(round))
 		require.Positive(t, st.LastRepairSecs)
+		require.LessOrEqual(t, st.LastRepairPauseSecs, st.LastRepairSecs)
 	}
+}
+
+// TestChurnWithQueries: graph repair runs beside queries. One goroutine
+// queries without pause while the test deletes a third of the records and
+// inserts new ones (which repairs the graph); every query succeeds and
+// returns only ids that exist or existed, and afterwards the collection
+// verifies, returns no deleted id and keeps its recall. Run it with -race.
+func TestChurnWithQueries(t *testing.T) {
+	n := 6000
+	if testing.Short() {
+		n = 2500
+	}
+	ds := loadDataset(t, "glove-twitter-25", 0)
+	base := ds.Base
+	db := openTest(t, t.TempDir(), &Options{ExactThreshold: 1000})
+	defer closeTest(t, db)
+	c, err := db.Default().CreateCollection("churnq", &CollectionConfig{Metric: Cosine})
+	require.NoError(t, err)
+	recs := make([]Record, n)
+	for i := range recs {
+		recs[i] = Record{ID: strconv.Itoa(i), Embedding: base[i]}
+	}
+	for i := 0; i < n; i += 500 {
+		require.NoError(t, c.Add(ctx, recs[i:i+500]))
+	}
+	require.NoError(t, c.WaitIndexed())
+
+	var stop atomic.Bool
+	var queries atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; !stop.Load(); i++ {
+			res, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{ds.Queries[i%len(ds.Queries)]}, K: 10, Include: IncludeNone})
+			if err != nil {
+				t.Errorf("query during churn: %v", err)
+				return
+			}
+			for _, id := range res.IDs[0] {
+				if r, err := strconv.Atoi(id); err != nil || r >= 2*n {
+					t.Errorf("query returned unknown id %q", id)
+					return
+				}
+			}
+			queries.Add(1)
+		}
+	})
+	var del []string
+	for i := 0; i < n; i += 3 {
+		del = append(del, strconv.Itoa(i))
+	}
+	_, err = c.Delete(ctx, del)
+	require.NoError(t, err)
+	fresh := make([]Record, 0, len(del))
+	for i := range del {
+		fresh = append(fresh, Record{ID: strconv.Itoa(n + i), Embedding: base[n+i]})
+	}
+	for i := 0; i < len(fresh); i += 250 {
+		require.NoError(t, c.Add(ctx, fresh[i:min(i+250, len(fresh))]))
+	}
+	stop.Store(true)
+	wg.Wait()
+	require.Positive(t, queries.Load())
+	st, err := c.Stats()
+	require.NoError(t, err)
+	require.Positive(t, st.Repairs)
+	require.Equal(t, n, st.Live)
+	require.NoError(t, c.Verify())
+	var liveRows []int
+	deleted := map[int]bool{}
+	for i := 0; i < n; i += 3 {
+		deleted[i] = true
+	}
+	for r := 0; r < n+len(del); r++ {
+		if !deleted[r] {
+			liveRows = append(liveRows, r)
+		}
+	}
+	recall := 0.0
+	for qi := 0; qi < 50; qi++ {
+		q := ds.Queries[qi]
+		res, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{q}, K: 10, Include: IncludeNone})
+		require.NoError(t, err)
+		got := make([]int, 0, 10)
+		for _, id := range res.IDs[0] {
+			r, err := strconv.Atoi(id)
+			require.NoError(t, err)
+			require.False(t, deleted[r], "deleted id %s returned", id)
+			got = append(got, r)
+		}
+		recall += testutil.RecallAtK(got, exactTopK(Cosine, base, liveRows, q, 10), 10)
+	}
+	recall /= 50
+	t.Logf("queries during churn %d, repairs %d (last %.3f s, pause %.4f s), recall@10 %.4f", queries.Load(), st.Repairs, st.LastRepairSecs, st.LastRepairPauseSecs, recall)
+	require.GreaterOrEqual(t, recall, 0.95)
 }

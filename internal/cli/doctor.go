@@ -32,7 +32,7 @@ var sevRank = map[string]int{sevOK: 0, sevInfo: 1, sevWarning: 2, sevCritical: 3
 // Thresholds of the triage.
 const (
 	doctorTombstoneShare = 0.10     // tombstones awaiting repair above this share: warning
-	doctorRepairStall    = 1.0      // seconds: a graph repair this long is a warning
+	doctorRepairStall    = 1.0      // seconds: a graph repair pause this long is a warning
 	doctorSwapShare      = 0.80     // RSS above this share of MemTotal: swap risk
 	doctorWALBytes       = 64 << 20 // the default checkpoint interval (Options.CheckpointBytes)
 	doctorUnitShare      = 0.99     // share of unit norms that makes a collection "unit vectors"
@@ -178,12 +178,13 @@ type (
 		AutoEf      bool         `json:"auto_ef"`
 		Findings    []docFinding `json:"findings"`
 		Index       struct {
-			Mode              string  `json:"mode"`
-			Live              int     `json:"live"`
-			Tombstones        int     `json:"tombstones"`
-			Unindexed         int     `json:"unindexed"`
-			Repairs           int64   `json:"repairs"`
-			LastRepairSeconds float64 `json:"last_repair_seconds"`
+			Mode                   string  `json:"mode"`
+			Live                   int     `json:"live"`
+			Tombstones             int     `json:"tombstones"`
+			Unindexed              int     `json:"unindexed"`
+			Repairs                int64   `json:"repairs"`
+			LastRepairSeconds      float64 `json:"last_repair_seconds"`
+			LastRepairPauseSeconds float64 `json:"last_repair_pause_seconds"`
 		} `json:"index"`
 		WALBytes    int64 `json:"wal_bytes"`
 		Checkpoints int64 `json:"checkpoints"`
@@ -422,17 +423,20 @@ func collectionFindings(h docHealth, ckptInterval int64) []doctorFinding {
 		out = append(out, doctorFinding{Severity: sevOK, Check: "index", Message: fmt.Sprintf("HNSW over %d records, %d tombstones", ix.Live, ix.Tombstones), Figures: fig})
 	}
 
-	// Graph repair: it holds the collection exclusively while it runs.
+	// Graph repair: queries wait for its exclusive pass (the pause).
 	if ix.Repairs > 0 {
-		gf := map[string]float64{"repairs": float64(ix.Repairs), "last_repair_seconds": ix.LastRepairSeconds}
-		if ix.LastRepairSeconds >= doctorRepairStall {
+		gf := map[string]float64{"repairs": float64(ix.Repairs), "last_repair_seconds": ix.LastRepairSeconds,
+			"last_repair_pause_seconds": ix.LastRepairPauseSeconds}
+		if ix.LastRepairPauseSeconds >= doctorRepairStall {
 			out = append(out, doctorFinding{Severity: sevWarning, Check: "repair",
-				Message: fmt.Sprintf("the last graph repair held the collection's queries and writes for %.1f s (%d repairs since the server started)", ix.LastRepairSeconds, ix.Repairs),
+				Message: fmt.Sprintf("the last graph repair held the collection's queries for %.1f s (repair %.1f s in all; %d repairs since the server started)",
+					ix.LastRepairPauseSeconds, ix.LastRepairSeconds, ix.Repairs),
 				Action: "repair runs on the first insert after tombstones reach 5% of the live records, and its pause grows with the collection: " +
 					"schedule bulk deletes (and the next insert) off-peak; the next pause comes after as many deletes again", Figures: gf})
 		} else {
 			out = append(out, doctorFinding{Severity: sevOK, Check: "repair",
-				Message: fmt.Sprintf("last graph repair took %.0f ms (%d since the server started)", 1000*ix.LastRepairSeconds, ix.Repairs), Figures: gf})
+				Message: fmt.Sprintf("last graph repair took %.0f ms, of which queries waited %.0f ms (%d since the server started)",
+					1000*ix.LastRepairSeconds, 1000*ix.LastRepairPauseSeconds, ix.Repairs), Figures: gf})
 		}
 	}
 

@@ -234,10 +234,13 @@ func TestDoctorRepair(t *testing.T) {
 	require.Equal(t, "ok", fs[0].Severity)
 	require.InDelta(t, 1, fs[0].Figures["repairs"], 0)
 	require.Positive(t, fs[0].Figures["last_repair_seconds"])
+	require.Positive(t, fs[0].Figures["last_repair_pause_seconds"])
+	require.LessOrEqual(t, fs[0].Figures["last_repair_pause_seconds"], fs[0].Figures["last_repair_seconds"])
 
 	// A long repair (the figures a large collection would report).
 	var h docHealth
-	h.Index.Mode, h.Index.Live, h.Index.Repairs, h.Index.LastRepairSeconds = "hnsw", 1_000_000, 2, 12.5
+	h.Index.Mode, h.Index.Live, h.Index.Repairs = "hnsw", 1_000_000, 2
+	h.Index.LastRepairSeconds, h.Index.LastRepairPauseSeconds = 30, 12.5
 	var long []doctorFinding
 	for _, f := range collectionFindings(h, doctorWALBytes) {
 		if f.Check == "repair" {

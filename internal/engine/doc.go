@@ -29,7 +29,9 @@
 // new vector writes a new slot and deletes the old one. In exact mode a
 // deleted slot is reused at once; in HNSW mode it is tombstoned and returned
 // to the free list by graph repair, which runs when tombstones pass a share
-// of the live count.
+// of the live count, before the next batch that inserts: under writeMu but
+// with mu only shared, so queries wait only for the graph's short exclusive
+// pass (hnsw.Graph.Repair; timed in Stats).
 //
 // # Plans
 //

@@ -93,17 +93,18 @@ type Collection struct {
 		state
 	}
 
-	failed  atomic.Pointer[error] // sticky storage failure
-	closed  atomic.Bool
-	closing chan struct{}
-	bg      sync.WaitGroup
-	ckptMu  sync.Mutex // one checkpoint at a time
-	ckptRun atomic.Bool
-	ckpts   atomic.Int64
-	ckptDur atomic.Int64 // nanoseconds of the last checkpoint
-	repairs atomic.Int64 // graph repairs run by this process
-	repDur  atomic.Int64 // nanoseconds of the last graph repair
-	buildWG sync.WaitGroup
+	failed   atomic.Pointer[error] // sticky storage failure
+	closed   atomic.Bool
+	closing  chan struct{}
+	bg       sync.WaitGroup
+	ckptMu   sync.Mutex // one checkpoint at a time
+	ckptRun  atomic.Bool
+	ckpts    atomic.Int64
+	ckptDur  atomic.Int64 // nanoseconds of the last checkpoint
+	repairs  atomic.Int64 // graph repairs run by this process
+	repDur   atomic.Int64 // nanoseconds of the last graph repair
+	repPause atomic.Int64 // nanoseconds the last graph repair held the graph exclusively
+	buildWG  sync.WaitGroup
 
 	pool sync.Pool // *searchBuf
 
@@ -308,10 +309,12 @@ type Stats struct {
 	Checkpoints        int64
 	LastCheckpointSecs float64
 	// Graph repairs run by this process (deleted nodes unlinked and their
-	// slots freed) and the duration of the last one. A repair holds the
-	// collection exclusively: its queries and writes wait until it ends.
-	Repairs        int64
-	LastRepairSecs float64
+	// slots freed), the duration of the last one, and its pause: the part
+	// during which it held the graph exclusively and queries waited (the
+	// rest runs beside them; writes wait for all of it).
+	Repairs             int64
+	LastRepairSecs      float64
+	LastRepairPauseSecs float64
 }
 
 // Stats returns the collection's current figures.
@@ -323,7 +326,8 @@ func (c *Collection) Stats() Stats {
 	defer c.mu.RUnlock()
 	s := Stats{Live: int(c.mu.live.GetCardinality()), Slots: int(c.mu.nextSlot), Dim: c.mu.dim, WALBytes: walBytes, Checkpoint: n, Mode: "exact",
 		Checkpoints: c.ckpts.Load(), LastCheckpointSecs: time.Duration(c.ckptDur.Load()).Seconds(),
-		Repairs: c.repairs.Load(), LastRepairSecs: time.Duration(c.repDur.Load()).Seconds()}
+		Repairs: c.repairs.Load(), LastRepairSecs: time.Duration(c.repDur.Load()).Seconds(),
+		LastRepairPauseSecs: time.Duration(c.repPause.Load()).Seconds()}
 	if c.mu.vectors != nil {
 		s.VectorBytes = c.mu.vectors.Bytes()
 	}

@@ -332,6 +332,7 @@ func (c *Collection) write(resolve func() ([]op, error)) error {
 // live writes and WAL replay. The batch has been validated.
 // REQUIRES: writeMu held (or exclusive access during Open).
 func (c *Collection) apply(ops []op) {
+	c.repairIfDue(ops)
 	var inserted []uint32
 	c.mu.Lock()
 	st := &c.mu.state
@@ -433,39 +434,52 @@ const (
 	repairMin      = 64
 )
 
-// repairStallWarn is the graph repair duration from which it is logged as a
-// warning: the collection's queries waited that long.
+// repairStallWarn is the pause of a graph repair (the time the graph was
+// held exclusively) from which it is logged as a warning.
 const repairStallWarn = 100 * time.Millisecond
 
-// repairLocked removes the graph's tombstoned nodes and frees their slots.
-// It holds the collection exclusively while it runs (see Stats.Repairs), so
-// it is timed, counted and logged: a warning from repairStallWarn on.
-// REQUIRES: mu held exclusively.
-func (c *Collection) repairLocked() {
-	st := &c.mu.state
+// repairIfDue runs graph repair before a batch that inserts, when no slot is
+// free and tombstones have reached their share of the live records, so that
+// the batch reuses the freed slots. It holds the collection only shared:
+// queries go on, and wait only for the graph's short exclusive pass
+// (hnsw.Graph.Repair). Each repair is timed, counted and logged (Stats).
+// REQUIRES: writeMu held, or exclusive access during Open: no other write
+// changes the state meanwhile, and no other repair runs.
+func (c *Collection) repairIfDue(ops []op) {
+	if !slices.ContainsFunc(ops, func(o op) bool { return o.kind == opPut }) {
+		return
+	}
+	c.mu.RLock()
+	g, live, free := c.mu.graph, int(c.mu.live.GetCardinality()), len(c.mu.free)
+	c.mu.RUnlock()
+	if g == nil || free > 0 { // a graph, once serving, is never replaced
+		return
+	}
+	if t := g.Tombstones(); t < repairMin || t < live/repairFraction {
+		return
+	}
 	start := time.Now()
-	freed := st.graph.Repair()
-	d := time.Since(start)
-	st.free = append(st.free, freed...)
+	freed := g.Repair()
+	d, pause := time.Since(start), g.LastRepairPause()
+	c.mu.Lock()
+	c.mu.free = append(c.mu.free, freed...)
+	c.mu.Unlock()
 	c.repairs.Add(1)
 	c.repDur.Store(int64(d))
+	c.repPause.Store(int64(pause))
 	level := slog.LevelInfo
-	if d >= repairStallWarn {
+	if pause >= repairStallWarn {
 		level = slog.LevelWarn
 	}
-	c.log.LogAttrs(context.Background(), level, "graph repair: queries and writes of the collection waited for it",
-		slog.Int("freed_slots", len(freed)), slog.Int("live", int(st.live.GetCardinality())), slog.Duration("duration", d))
+	c.log.LogAttrs(context.Background(), level, "graph repair (queries waited for its pause)",
+		slog.Int("freed_slots", len(freed)), slog.Int("live", live),
+		slog.Duration("duration", d), slog.Duration("pause", pause))
 }
 
 // allocSlotLocked returns a free slot, growing the slab when none is free.
 // REQUIRES: mu held exclusively.
 func (c *Collection) allocSlotLocked() uint32 {
 	st := &c.mu.state
-	if len(st.free) == 0 && st.graph != nil {
-		if t := st.graph.Tombstones(); t >= repairMin && t >= int(st.live.GetCardinality())/repairFraction {
-			c.repairLocked()
-		}
-	}
 	if n := len(st.free); n > 0 {
 		s := st.free[n-1]
 		st.free = st.free[:n-1]

@@ -67,7 +67,7 @@ type collectionCollector struct {
 	log *slog.Logger
 
 	records, walBytes, memBytes, checkpoints, lastCheckpoint, building *prometheus.Desc
-	repairs, lastRepair                                                *prometheus.Desc
+	repairs, lastRepair, lastRepairPause                               *prometheus.Desc
 
 	// Recall guardrails (from Collection.Health).
 	recall, recallSamples, recallTarget, effectiveEf, degraded        *prometheus.Desc
@@ -92,7 +92,10 @@ func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collection
 		repairs: prometheus.NewDesc("sextant_collection_graph_repairs_total",
 			"Graph repairs of the collection run by this process (deleted nodes unlinked, their slots freed).", labels, nil),
 		lastRepair: prometheus.NewDesc("sextant_collection_last_graph_repair_seconds",
-			"Duration of the collection's last graph repair, during which its queries and writes waited; 0 before the first.",
+			"Duration of the collection's last graph repair (writes waited for it, queries only for its pause); 0 before the first.",
+			labels, nil),
+		lastRepairPause: prometheus.NewDesc("sextant_collection_last_graph_repair_pause_seconds",
+			"Part of the collection's last graph repair that held the graph exclusively: its queries waited that long; 0 before the first.",
 			labels, nil),
 		building: prometheus.NewDesc("sextant_collection_index_building",
 			"1 while a background HNSW build of the collection runs (queries are exact meanwhile), else 0.", labels, nil),
@@ -130,6 +133,7 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastCheckpoint
 	ch <- c.repairs
 	ch <- c.lastRepair
+	ch <- c.lastRepairPause
 	ch <- c.building
 	for _, d := range []*prometheus.Desc{c.recall, c.recallSamples, c.recallTarget, c.effectiveEf, c.degraded,
 		c.vectorNorm, c.resultDistance, c.buildSeconds, c.queryDuration, c.findings} {
@@ -169,6 +173,7 @@ func (c *collectionCollector) Collect(ch chan<- prometheus.Metric) {
 				ch <- prometheus.MustNewConstMetric(c.lastCheckpoint, prometheus.GaugeValue, st.LastCheckpointSecs, lv...)
 				ch <- prometheus.MustNewConstMetric(c.repairs, prometheus.CounterValue, float64(st.Repairs), lv...)
 				ch <- prometheus.MustNewConstMetric(c.lastRepair, prometheus.GaugeValue, st.LastRepairSecs, lv...)
+				ch <- prometheus.MustNewConstMetric(c.lastRepairPause, prometheus.GaugeValue, st.LastRepairPauseSecs, lv...)
 				building := 0.0
 				if st.Mode == "building" {
 					building = 1

@@ -241,6 +241,7 @@ func TestMetricsEveryTenantAndCheckpoints(t *testing.T) {
 	require.Contains(t, m, "# TYPE sextant_collection_graph_repairs_total counter")
 	require.Contains(t, m, "sextant_collection_graph_repairs_total"+lbl+" 0")
 	require.Contains(t, m, "sextant_collection_last_graph_repair_seconds"+lbl+" 0")
+	require.Contains(t, m, "sextant_collection_last_graph_repair_pause_seconds"+lbl+" 0")
 	require.Contains(t, m, "sextant_collection_index_building"+lbl+" 0")
 
 	require.NoError(t, c.Checkpoint())

@@ -189,10 +189,11 @@ type Index struct {
 	Tombstones   int     `json:"tombstones"`
 	Unindexed    int     `json:"unindexed"` // live records not in the graph yet (during a build)
 	BuildSeconds float64 `json:"build_seconds"`
-	// Graph repairs by this process and the duration of the last, during
-	// which the collection's queries and writes waited.
-	Repairs           int64   `json:"repairs"`
-	LastRepairSeconds float64 `json:"last_repair_seconds"`
+	// Graph repairs by this process, the duration of the last, and its
+	// pause: the part during which the collection's queries waited.
+	Repairs                int64   `json:"repairs"`
+	LastRepairSeconds      float64 `json:"last_repair_seconds"`
+	LastRepairPauseSeconds float64 `json:"last_repair_pause_seconds"`
 }
 
 // Memory is the collection's memory, in bytes.
@@ -284,7 +285,7 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 		EfHistory: []EfChange{}, Findings: []Finding{},
 		Index: Index{Mode: st.Mode, Live: st.Live, Slots: st.Slots, Tombstones: st.Tombstones,
 			Unindexed: st.Unindexed, BuildSeconds: eh.BuildSeconds,
-			Repairs: st.Repairs, LastRepairSeconds: st.LastRepairSecs},
+			Repairs: st.Repairs, LastRepairSeconds: st.LastRepairSecs, LastRepairPauseSeconds: st.LastRepairPauseSecs},
 		WALBytes: st.WALBytes, Checkpoints: st.Checkpoints,
 		Memory: Memory{Vectors: st.VectorBytes, Graph: st.GraphBytes, Index: st.IndexBytes},
 		Config: Config{Metric: string(cfg.Metric), Dimension: cfg.Dimension, EmbeddingModel: cfg.EmbeddingModel,

@@ -21,14 +21,16 @@
 //
 // # Concurrency
 //
-// Insert, Search, SearchTwoHop and Delete run concurrently; Repair, Check and
-// AppendBinary run alone. Reconnect looks for unreachable nodes with the graph
-// shared and takes it exclusively only when it finds some. Locks, in the
-// order they are taken:
+// Insert, Search, SearchTwoHop and Delete run concurrently; Check and
+// AppendBinary run alone. Repair re-selects the affected lists with the graph
+// shared (a batch of slots per hold) and takes it exclusively for a short
+// second pass; Reconnect looks for unreachable nodes with the graph shared and
+// takes it exclusively only when it finds some. At most one Repair at a time.
+// Locks, in the order they are taken:
 //
-//  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop, Delete and
-//     Reconnect's scan; exclusive for Repair, Check, AppendBinary and
-//     Reconnect's relinking.
+//  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop, Delete,
+//     Repair's first pass and Reconnect's scan; exclusive for Repair's second
+//     pass, Check, AppendBinary and Reconnect's relinking.
 //  2. Graph.top (Mutex): held by an Insert whose level is above the current
 //     top level, for its whole linking, so that the new entry point is
 //     published (atomically, in Graph.ep) only once it is linked.
@@ -42,9 +44,9 @@
 // is read and written with sync/atomic, and a writer stores the entries
 // before the count. A reader may thus see a list mid-update — a mix of old
 // and new neighbours — but every slot it sees is a node of the graph (nodes
-// leave the graph only in Repair, which excludes readers), which is all a
-// search needs; this is race-free under the Go memory model and the race
-// detector. A node's state and upper-layer storage are written before the
+// leave the graph only in Repair's second pass, which excludes readers),
+// which is all a search needs; this is race-free under the Go memory model
+// and the race detector. A node's state and upper-layer storage are written before the
 // first edge to it is stored, so a reader that found the node sees them.
 //
 // # Filtered search
@@ -69,8 +71,9 @@
 // Delete tombstones a node: it is never returned, but remains a waypoint.
 // Repair reconnects the live nodes that point at tombstones (heuristic
 // re-selection from their live neighbours and the live neighbours of the
-// tombstones), moves the entry point if needed, removes the tombstones and
-// returns their slots for reuse.
+// tombstones; this is the costly part, and runs beside searches), then, with
+// the graph held exclusively, fixes what changed meanwhile, moves the entry
+// point if needed, removes the tombstones and returns their slots for reuse.
 //
 // # Determinism
 //

@@ -137,6 +137,7 @@ type Graph struct {
 
 	nodes atomic.Int64 // present nodes, tombstoned included
 	tombs atomic.Int64 // tombstoned nodes
+	pause atomic.Int64 // nanoseconds the last Repair held the graph exclusively
 
 	// grow guards the growth of chunks and upperChunks and the upper-layer
 	// allocator. It is a leaf lock.

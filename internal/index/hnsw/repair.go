@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -17,12 +18,29 @@ import (
 // neighbours of its tombstoned neighbours (and, when those are too few, one
 // hop further through tombstones; a node left with no candidate at all is
 // relinked by a search from the entry point). The entry point moves to a live
-// node of the highest level. Repair holds the graph exclusively: Insert,
-// Search and Delete wait while it runs. Its cost is O(nodes + affected nodes
-// × M × efConstruction) distance computations.
+// node of the highest level.
+//
+// Repair runs in two passes. The first holds the graph shared, a batch of
+// slots at a time, and re-selects each affected list under its node's
+// stripe lock, as Insert writes lists: the distance computations, O(affected
+// nodes × M × efConstruction), run while Search, Insert and Delete go on.
+// The second holds the graph exclusively (they wait) and does what is left:
+// lists that gained an edge to a tombstone meanwhile (from a concurrent
+// Insert) or point to a node deleted meanwhile, the nodes left with no live
+// candidate, then unlinks the tombstoned nodes and frees their slots; it
+// reads every node's lists once (O(nodes × M), no distance) and walks layer
+// 0 from the entry point once. Concurrent Repairs are not allowed.
 func (g *Graph) Repair() []uint32 {
+	if g.tombs.Load() == 0 {
+		return nil
+	}
+	g.prerepair()
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		g.pause.Store(int64(time.Since(start)))
+		g.mu.Unlock()
+	}()
 	if g.tombs.Load() == 0 {
 		return nil
 	}
@@ -62,7 +80,7 @@ func (g *Graph) Repair() []uint32 {
 				if !g.hasDeadLink(uint32(slot), l) {
 					continue
 				}
-				if !g.repairList(s, uint32(slot), l) {
+				if !g.repairList(s, uint32(slot), l, false) {
 					orphans = append(orphans, orphan{uint32(slot), l})
 				}
 			}
@@ -93,6 +111,57 @@ func (g *Graph) Repair() []uint32 {
 	g.tombs.Store(0)
 	g.reconnectLocked()
 	return dead
+}
+
+// LastRepairPause returns how long the last Repair held the graph
+// exclusively (its second pass): the time Search, Insert and Delete waited.
+func (g *Graph) LastRepairPause() time.Duration { return time.Duration(g.pause.Load()) }
+
+// repairBatch is how many slots the shared pass of Repair looks through per
+// hold of the graph's read lock, so that a writer waiting for the graph (a
+// checkpoint, the exclusive pass) gets it between batches.
+const repairBatch = 512
+
+// repairBatchHook, when set (tests), runs at the end of each batch of the
+// shared pass of Repair, with the graph's read lock held.
+var repairBatchHook func()
+
+// prerepair is the shared pass of Repair (see there).
+func (g *Graph) prerepair() {
+	for start := 0; ; start += repairBatch {
+		g.mu.RLock()
+		capN := g.capacity()
+		if start >= capN {
+			g.mu.RUnlock()
+			return
+		}
+		s := g.scratchs.get(capN)
+		for slot := uint32(start); int(slot) < min(start+repairBatch, capN); slot++ {
+			st := g.stateOf(slot)
+			if st&(statePresent|stateDeleted) != statePresent {
+				continue
+			}
+			mu := g.stripe(slot)
+			mu.Lock()
+			for l := levelOf(st); l >= 0; l-- {
+				if g.hasDeadLink(slot, l) {
+					g.repairList(s, slot, l, true)
+				}
+			}
+			mu.Unlock()
+		}
+		if repairBatchHook != nil {
+			repairBatchHook()
+		}
+		g.scratchs.put(s)
+		g.mu.RUnlock()
+	}
+}
+
+// listEntries returns the entries of list l as its count says, the count
+// read atomically and capped at the list's capacity.
+func listEntries(l []uint32) []uint32 {
+	return l[1 : 1+min(int(atomic.LoadUint32(&l[0])), len(l)-1)]
 }
 
 // rewriteLocked replaces list l on layer with sel, keeping the in-degree
@@ -245,9 +314,9 @@ type orphan struct {
 }
 
 // hasDeadLink reports whether slot has an edge to a tombstoned node on layer.
+// REQUIRES: the stripe of slot held, or g.mu held exclusively.
 func (g *Graph) hasDeadLink(slot uint32, layer int) bool {
-	l := g.list(slot, layer)
-	for _, nb := range l[1 : 1+l[0]] {
+	for _, nb := range listEntries(g.list(slot, layer)) {
 		if g.stateOf(nb)&stateDeleted != 0 {
 			return true
 		}
@@ -257,9 +326,12 @@ func (g *Graph) hasDeadLink(slot uint32, layer int) bool {
 
 // repairList re-selects the neighbours of slot on layer from its live
 // neighbours and the live neighbours of its tombstoned neighbours. It reports
-// false when no candidate was found (the list is then empty).
-// REQUIRES: g.mu held exclusively.
-func (g *Graph) repairList(s *scratch, slot uint32, layer int) bool {
+// false when no candidate was found: the list is then emptied, or left as it
+// was when shared (the exclusive pass relinks the node).
+// REQUIRES: g.mu held exclusively; or, when shared, g.mu held shared and the
+// stripe of slot held (other nodes' lists may change meanwhile: they are
+// read with atomic loads).
+func (g *Graph) repairList(s *scratch, slot uint32, layer int, shared bool) bool {
 	s.reset(0)
 	s.visit(slot)
 	base := g.vectors.At(slot)
@@ -271,14 +343,14 @@ func (g *Graph) repairList(s *scratch, slot uint32, layer int) bool {
 		}
 	}
 	l := g.list(slot, layer)
-	for _, nb := range l[1 : 1+l[0]] {
+	for _, nb := range listEntries(l) {
 		if g.Contains(nb) {
 			add(nb)
 			continue
 		}
-		l2 := g.list(nb, layer)
-		for _, nb2 := range l2[1 : 1+l2[0]] {
-			if g.Contains(nb2) {
+		l2 := listEntries(g.list(nb, layer))
+		for i := range l2 {
+			if nb2 := atomic.LoadUint32(&l2[i]); g.Contains(nb2) {
 				add(nb2)
 			} else if nb2 != slot {
 				deadNbs = append(deadNbs, nb2)
@@ -288,9 +360,9 @@ func (g *Graph) repairList(s *scratch, slot uint32, layer int) bool {
 	c := g.capOf(layer)
 	if len(cands) < c {
 		for _, d := range deadNbs {
-			l3 := g.list(d, layer)
-			for _, nb3 := range l3[1 : 1+l3[0]] {
-				if g.Contains(nb3) {
+			l3 := listEntries(g.list(d, layer))
+			for i := range l3 {
+				if nb3 := atomic.LoadUint32(&l3[i]); g.Contains(nb3) {
 					add(nb3)
 				}
 			}
@@ -302,6 +374,9 @@ func (g *Graph) repairList(s *scratch, slot uint32, layer int) bool {
 	}
 	s.tmp = cands
 	s.sel = g.heuristic(cands, c, s.sel[:0])
+	if len(s.sel) == 0 && shared {
+		return false
+	}
 	g.rewriteLocked(l, layer, s.sel)
 	return len(s.sel) > 0
 }
