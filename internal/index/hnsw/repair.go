@@ -118,8 +118,8 @@ func (g *Graph) Repair() []uint32 {
 func (g *Graph) LastRepairPause() time.Duration { return time.Duration(g.pause.Load()) }
 
 // repairBatch is how many slots the shared pass of Repair looks through per
-// hold of the graph's read lock, so that a writer waiting for the graph (a
-// checkpoint, the exclusive pass) gets it between batches.
+// hold of the graph's read lock, so that a goroutine waiting to hold the
+// graph exclusively (AppendBinary, Check, Reconnect) gets it between batches.
 const repairBatch = 512
 
 // repairBatchHook, when set (tests), runs at the end of each batch of the
