@@ -339,8 +339,9 @@ func (c *Collection) prepareUpdates(ctx context.Context, recs []UpdateRecord) (*
 }
 
 // DeleteOptions select records to delete: those among IDs (all records when
-// nil) that match Where and WhereDocument (all when both are empty). At
-// least one of IDs, Where, WhereDocument must be set.
+// nil) that match Where and WhereDocument (all when both are empty). IDs or
+// a non-empty Where or WhereDocument must be set: an empty filter is no
+// filter, so it never selects every record on its own.
 type DeleteOptions struct {
 	IDs           []string
 	Where         Where
@@ -362,7 +363,7 @@ func (c *Collection) DeleteWhere(ctx context.Context, opts DeleteOptions) (int, 
 		return 0, err
 	}
 	if opts.IDs == nil && f == nil {
-		return 0, fmt.Errorf("%w: delete needs ids or a filter", ErrInvalidArgument)
+		return 0, fmt.Errorf("%w: delete needs ids or a non-empty filter (an empty Where / WhereDocument is no filter)", ErrInvalidArgument)
 	}
 	return e.DeleteWhere(opts.IDs, f)
 }

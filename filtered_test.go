@@ -183,6 +183,9 @@ func TestInvalidFilters(t *testing.T) {
 		{Where{"price": Where{"$eqq": 1}}, nil, "$eqq"},
 		{Where{"$and": []any{}}, nil, "$and"},
 		{nil, Where{"$regex": "("}, "where_document"},
+		{nil, Where{"$contains": ""}, `where_document.$contains: "" is an empty pattern, which matches every record with a document`},
+		{nil, Where{"$or": []any{Where{"$contains": "a"}, Where{"$not_contains": ""}}}, `where_document.$or[1].$not_contains: "" is an empty pattern`},
+		{Where{"#document": Where{"$contains": ""}}, nil, `where.#document.$contains: "" is an empty pattern`},
 	} {
 		_, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 2}}, Where: tc.where, WhereDocument: tc.doc})
 		require.ErrorIs(t, err, ErrInvalidFilter)
@@ -191,6 +194,19 @@ func TestInvalidFilters(t *testing.T) {
 		require.ErrorIs(t, err, ErrInvalidFilter)
 		_, err = c.DeleteWhere(ctx, DeleteOptions{Where: tc.where, WhereDocument: tc.doc})
 		require.ErrorIs(t, err, ErrInvalidFilter)
+	}
+	// An empty filter is no filter: Get and Query see every record, and a
+	// delete with nothing else is refused.
+	r, err := c.Get(ctx, GetOptions{Where: Where{}, WhereDocument: Where{}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"a"}, r.IDs)
+	q, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{{1, 2}}, Where: Where{}, WhereDocument: Where{}})
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"a"}}, q.IDs)
+	for _, opts := range []DeleteOptions{{}, {Where: Where{}}, {WhereDocument: Where{}}, {Where: Where{}, WhereDocument: Where{}}} {
+		_, err = c.DeleteWhere(ctx, opts)
+		require.ErrorIs(t, err, ErrInvalidArgument, "%+v", opts)
+		require.Contains(t, err.Error(), "delete needs ids or a non-empty filter")
 	}
 	n, err := c.Count(ctx)
 	require.NoError(t, err)

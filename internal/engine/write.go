@@ -251,7 +251,7 @@ func (c *Collection) Delete(ids []string) (int, error) {
 // of the delete.
 func (c *Collection) DeleteWhere(ids []string, f *filter.Filter) (int, error) {
 	if ids == nil && f == nil {
-		return 0, fmt.Errorf("%w: delete needs ids or a filter", errInvalidArgument)
+		return 0, fmt.Errorf("%w: delete needs ids or a non-empty filter", errInvalidArgument)
 	}
 	n := 0
 	err := c.write(func() ([]op, error) {

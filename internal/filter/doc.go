@@ -28,7 +28,10 @@
 // server accepts it, its JS client does not); $matches / $not_matches are
 // rejected (as Chroma's server does); $regex on a metadata key is an error;
 // keys starting with "#" other than "#document", and unknown "$" keys, are
-// errors; nesting deeper than 64 levels is an error. Regexes are Go's RE2
+// errors; nesting deeper than 64 levels is an error; a document
+// $contains / $not_contains with the empty string is an error (every
+// document contains "", so it would select, or drop, every record that has
+// one). Regexes are Go's RE2
 // syntax and compiled at parse time. Errors are *Error, wrapping
 // errs.ErrInvalidFilter, with the path of the offending node, e.g.
 // "where.$and[1].price: $gt expects a number, got string".
@@ -58,8 +61,8 @@
 // the key, or whose value has another type (e.g. {"k": {"$ne": 5}} matches a
 // record with k = "5" and one with no k). Likewise on documents: a record
 // without a document matches neither $contains nor $regex, and matches both
-// $not_contains and $not_regex. $contains "" matches every record that has a
-// document (even an empty one).
+// $not_contains and $not_regex. An empty document (not a missing one) is a
+// document: $not_contains "x" matches it.
 //
 // Document matching is case-sensitive and byte-wise (strings.Contains), as
 // Chroma's trigram full-text $contains. When both where and where_document

@@ -341,6 +341,17 @@ func docOp(name string, x any) (*node, error) {
 	if !ok {
 		return nil, fmt.Errorf("expects a string, got %s", typeName(x))
 	}
+	if s == "" {
+		// Every document contains "": the filter would select (or, negated,
+		// drop) every record that has a document, which is never what a
+		// caller means, and a delete would wipe them.
+		switch o {
+		case opContains:
+			return nil, errors.New(`"" is an empty pattern, which matches every record with a document; give a non-empty substring`)
+		case opNotContains:
+			return nil, errors.New(`"" is an empty pattern, which matches every record with a document, so $not_contains "" keeps only the records without one; give a non-empty substring`)
+		}
+	}
 	n := &node{op: o, doc: true, val: value{k: kString, s: s}}
 	if o == opRegex || o == opNotRegex {
 		re, err := regexp.Compile(s)

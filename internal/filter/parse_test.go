@@ -51,6 +51,7 @@ func TestParseValid(t *testing.T) {
 		{`{"tags":{"$contains":"x"}}`, "", `{"tags":{"$contains":"x"}}`},
 		{`{"tags":{"$not_contains":3}}`, "", `{"tags":{"$not_contains":3}}`},
 		{`{"tags":{"$contains":false}}`, "", `{"tags":{"$contains":false}}`},
+		{`{"tags":{"$contains":""}}`, "", `{"tags":{"$contains":""}}`}, // a list element may be "": not a document pattern
 		{`{"#document":{"$contains":"foo"}}`, "", `{"#document":{"$contains":"foo"}}`},
 		{`{"#document":{"$not_contains":"foo"}}`, "", `{"#document":{"$not_contains":"foo"}}`},
 		{`{"#document":{"$regex":"^a.c$"}}`, "", `{"#document":{"$regex":"^a.c$"}}`},
@@ -162,6 +163,11 @@ func TestParseErrors(t *testing.T) {
 		{"", `{"$and":[]}`, `where_document.$and: $and expects a non-empty list`},
 		{"", `{"$or":[{"$contains":"a"},{"$matches":"b"}]}`, `where_document.$or[1]: $matches is not supported; use $regex / $not_regex`},
 		{`{"a":1}`, `{"$regex":"["}`, `where_document.$regex: invalid regex "[": missing closing ]`},
+		{"", `{"$contains":""}`, `where_document.$contains: "" is an empty pattern, which matches every record with a document; give a non-empty substring`},
+		{"", `{"$not_contains":""}`, `where_document.$not_contains: "" is an empty pattern, which matches every record with a document, so $not_contains "" keeps only the records without one; give a non-empty substring`},
+		{"", `{"$or":[{"$contains":"a"},{"$contains":""}]}`, `where_document.$or[1].$contains: "" is an empty pattern, which matches every record with a document; give a non-empty substring`},
+		{`{"#document":{"$contains":""}}`, "", `where.#document.$contains: "" is an empty pattern, which matches every record with a document; give a non-empty substring`},
+		{`{"$and":[{"a":1},{"#document":{"$not_contains":""}}]}`, "", `where.$and[1].#document.$not_contains: "" is an empty pattern, which matches every record with a document, so $not_contains "" keeps only the records without one; give a non-empty substring`},
 	}
 	for _, tt := range tests {
 		for _, number := range []bool{false, true} {

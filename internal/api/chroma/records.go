@@ -206,12 +206,30 @@ func (h *Handler) deleteRecords(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// An empty filter ({}) is no filter, as in get and query. Chroma's
+	// delete with neither ids nor a filter deletes nothing; one that names
+	// only empty filters is refused, since its caller may well have meant
+	// "every record".
 	hasWhere := len(where) > 0 || len(whereDoc) > 0
+	var empties []string
+	if where != nil && len(where) == 0 {
+		empties = append(empties, "where")
+	}
+	if whereDoc != nil && len(whereDoc) == 0 {
+		empties = append(empties, "where_document")
+	}
 	switch {
 	case req.Limit != nil && !hasWhere:
-		return invalidArg("limit can only be specified when a where clause is provided")
+		return invalidArg("limit can only be specified when a where clause is provided (a non-empty where or where_document)")
 	case req.IDs != nil && len(req.IDs) == 0 && !hasWhere:
 		return invalidArg("Either ids or where must be specified")
+	case req.IDs == nil && !hasWhere && len(empties) > 0:
+		verb := "is"
+		if len(empties) > 1 {
+			verb = "are"
+		}
+		return invalidArg("delete needs ids or a non-empty filter: %s %s {}, and an empty filter is no filter (it never means every record)",
+			strings.Join(empties, " and "), verb)
 	case req.IDs == nil && !hasWhere:
 		return ok(w, deletedJSON{0})
 	}

@@ -235,6 +235,51 @@ func TestDeleteRecords(t *testing.T) {
 	c.fails(400, "InvalidArgumentError", "Invalid where clause", "POST", path+"/delete", `{"where":{"page":{"$near":1}}}`)
 }
 
+// TestEmptyFilters: an empty filter ({}) is no filter in get, query and
+// delete; a delete naming only empty filters, and a document pattern "",
+// are refused with 400 and change nothing.
+func TestEmptyFilters(t *testing.T) {
+	c, path := seeded(t)
+	id := strings.TrimPrefix(path, cols+"/")
+	const emptyPattern = `"" is an empty pattern, which matches every record with a document`
+	for _, tc := range []struct {
+		name, op, body string
+		status         int
+		inBody         string // 200: the response contains it; 400: the message does
+	}{
+		{"get where {} is no filter", "get", `{"where":{},"include":[]}`, 200, `"ids":["a","b","c"]`},
+		{"get where_document {} is no filter", "get", `{"where_document":{},"include":[]}`, 200, `"ids":["a","b","c"]`},
+		{"query where {} is no filter", "query", `{"query_embeddings":[[1,0,0]],"n_results":5,"where":{},"where_document":{},"include":[]}`, 200, `"ids":[["a",`},
+		{"delete ids with where {} deletes the ids", "delete", `{"ids":["nope"],"where":{}}`, 200, `{"deleted":1}`},
+		{"delete where {} only", "delete", `{"where":{}}`, 400, "delete needs ids or a non-empty filter: where is {}"},
+		{"delete where_document {} only", "delete", `{"where_document":{}}`, 400, "delete needs ids or a non-empty filter: where_document is {}"},
+		{"delete both empty", "delete", `{"where":{},"where_document":{}}`, 400, "where and where_document are {}"},
+		{"delete where {} with limit", "delete", `{"where":{},"limit":2}`, 400, "limit can only be specified when a where clause is provided"},
+		{"delete empty ids and where {}", "delete", `{"ids":[],"where":{}}`, 400, "Either ids or where must be specified"},
+		{"delete $contains empty", "delete", `{"where_document":{"$contains":""}}`, 400, "Invalid where document clause: where_document.$contains: " + emptyPattern},
+		{"delete $not_contains empty", "delete", `{"where_document":{"$not_contains":""}}`, 400, "where_document.$not_contains: " + emptyPattern},
+		{"delete #document $contains empty", "delete", `{"where":{"#document":{"$contains":""}}}`, 400, "where.#document.$contains: " + emptyPattern},
+		{"delete nested $contains empty", "delete", `{"where_document":{"$or":[{"$contains":"pie"},{"$contains":""}]}}`, 400, "where_document.$or[1].$contains: " + emptyPattern},
+		{"delete limited $contains empty", "delete", `{"where_document":{"$contains":""},"limit":0}`, 400, emptyPattern},
+		{"get $contains empty", "get", `{"where_document":{"$contains":""}}`, 400, emptyPattern},
+		{"get limit 0 $contains empty", "get", `{"where_document":{"$contains":""},"limit":0}`, 400, emptyPattern},
+		{"get #document $not_contains empty", "get", `{"where":{"#document":{"$not_contains":""}}}`, 400, emptyPattern},
+		{"query $contains empty", "query", `{"query_embeddings":[[1,0,0]],"where_document":{"$contains":""}}`, 400, emptyPattern},
+		{"query n_results 0 $contains empty", "query", `{"query_embeddings":[[1,0,0]],"n_results":0,"where_document":{"$contains":""}}`, 400, emptyPattern},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.status != 200 {
+				c.fails(tc.status, "InvalidArgumentError", tc.inBody, "POST", path+"/"+tc.op, tc.body)
+			} else {
+				code, b := c.do("POST", path+"/"+tc.op, tc.body)
+				require.Equal(t, 200, code, "%s", b)
+				require.Contains(t, string(b), tc.inBody)
+			}
+			require.Equal(t, 3, c.count(id), "nothing was deleted")
+		})
+	}
+}
+
 func TestRecordErrors(t *testing.T) {
 	c, path := seeded(t)
 	id := strings.TrimPrefix(path, cols+"/")
