@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/sextantdb/sextant"
 )
@@ -72,6 +74,20 @@ func (b *writeBatch) updateRecord(i int) sextant.UpdateRecord {
 	return sextant.UpdateRecord{ID: b.ids[i], Embedding: b.vec(i), Metadata: b.meta(i), Document: b.doc(i)}
 }
 
+// quoteID quotes an id for a message, cut to its first 64 bytes (on a rune
+// boundary) when it is longer.
+func quoteID(id string) string {
+	const limit = 64
+	if len(id) <= limit {
+		return strconv.Quote(id)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return strconv.Quote(id[:cut]) + "..."
+}
+
 // readWrite decodes and checks an add/update/upsert request (§5.1).
 func (h *Handler) readWrite(w http.ResponseWriter, r *http.Request, kind writeKind) (*sextant.Collection, *writeBatch, error) {
 	c, err := h.collectionByID(r)
@@ -113,6 +129,9 @@ func (h *Handler) readWrite(w http.ResponseWriter, r *http.Request, kind writeKi
 		if l.set && l.n != n {
 			return nil, nil, invalidArg("Unequal lengths for fields: ids: %d, %s: %d", n, l.name, l.n)
 		}
+	}
+	if i, j, found := emb.nullValue(); found {
+		return nil, nil, invalidArg("embeddings[%d][%d] (id %s) is null: embedding values must be numbers", i, j, quoteID(req.IDs[i]))
 	}
 	if err := checkEmbeddings(emb.vecs, c.Config().Dimension); err != nil {
 		return nil, nil, err
@@ -401,6 +420,9 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) error {
 	}
 	if qe.hasNil {
 		return unprocessable("query_embeddings: entries must not be null")
+	}
+	if i, j, found := qe.nullValue(); found {
+		return invalidArg("query_embeddings[%d][%d] is null: embedding values must be numbers", i, j)
 	}
 	if err := checkEmbeddings(qe.vecs, c.Config().Dimension); err != nil {
 		return err

@@ -235,6 +235,35 @@ func TestDeleteRecords(t *testing.T) {
 	c.fails(400, "InvalidArgumentError", "Invalid where clause", "POST", path+"/delete", `{"where":{"page":{"$near":1}}}`)
 }
 
+// TestNullEmbeddingValues: a null inside an embedding is refused with 400
+// naming the record (or query) and the position, and changes nothing; a
+// whole null entry in update still keeps the vector.
+func TestNullEmbeddingValues(t *testing.T) {
+	c, path := seeded(t)
+	all := `{"include":["embeddings"]}`
+	_, before := c.do("POST", path+"/get", all)
+	const must = ": embedding values must be numbers"
+	for _, tc := range []struct {
+		name, op, body, msg string
+	}{
+		{"add, first value", "add", `{"ids":["z"],"embeddings":[[null,1,2]]}`, `embeddings[0][0] (id "z") is null` + must},
+		{"add, second record", "add", `{"ids":["y","z"],"embeddings":[[1,2,3],[1, null ,3]]}`, `embeddings[1][1] (id "z") is null` + must},
+		{"upsert", "upsert", `{"ids":["a"],"embeddings":[[1,2,null]]}`, `embeddings[0][2] (id "a") is null` + must},
+		{"update", "update", `{"ids":["a","b"],"embeddings":[null,[0,null,1]]}`, `embeddings[1][1] (id "b") is null` + must},
+		{"query", "query", `{"query_embeddings":[[1,0,0],[0,null,0]]}`, `query_embeddings[1][1] is null` + must},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.fails(400, "InvalidArgumentError", tc.msg, "POST", path+"/"+tc.op, tc.body)
+			_, after := c.do("POST", path+"/get", all)
+			jsonEq(t, string(before), after)
+		})
+	}
+	// A whole null entry in update keeps that vector, as before.
+	c.ok(200, "POST", path+"/update", `{"ids":["a","b"],"embeddings":[null,[0,2,0]]}`, nil)
+	_, b := c.do("POST", path+"/get", `{"ids":["a","b"],"include":["embeddings"]}`)
+	jsonEq(t, `{"ids":["a","b"],"embeddings":[[1,0,0],[0,2,0]],"documents":null,"uris":null,"metadatas":null,"include":["embeddings"]}`, b)
+}
+
 // TestEmptyFilters: an empty filter ({}) is no filter in get, query and
 // delete; a delete naming only empty filters, and a document pattern "",
 // are refused with 400 and change nothing.

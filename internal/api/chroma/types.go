@@ -188,6 +188,16 @@ type embeddingsField struct {
 	null   bool        // its value was null
 	vecs   [][]float32 // nil entries were null
 	hasNil bool        // some entry was null
+	// nullAt is the first null inside a number list, [entry, position],
+	// when hasNullValue (json.Unmarshal made it a 0). The handler refuses
+	// it, naming the record or query.
+	hasNullValue bool
+	nullAt       [2]int
+}
+
+// nullValue reports the first null value inside an embedding.
+func (e *embeddingsField) nullValue() (i, j int, found bool) {
+	return e.nullAt[0], e.nullAt[1], e.hasNullValue
 }
 
 func (e *embeddingsField) UnmarshalJSON(b []byte) error {
@@ -220,6 +230,19 @@ func (e *embeddingsField) UnmarshalJSON(b []byte) error {
 			var f64 []float64
 			if err := json.Unmarshal(it, &f64); err != nil {
 				return unprocessable("embeddings[%d]: expected a list of numbers", i)
+			}
+			// A list of numbers can only contain the letters "null" as a
+			// null literal, which Unmarshal turned into 0: find it.
+			if !e.hasNullValue && bytes.Contains(it, []byte("null")) {
+				var raw []json.RawMessage
+				if err := json.Unmarshal(it, &raw); err == nil {
+					for j, r := range raw {
+						if string(bytes.TrimSpace(r)) == "null" {
+							e.hasNullValue, e.nullAt = true, [2]int{i, j}
+							break
+						}
+					}
+				}
 			}
 			v := make([]float32, len(f64))
 			for j, f := range f64 {
