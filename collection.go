@@ -15,6 +15,23 @@ import (
 // string, int, float, bool values or non-empty lists of one of those.
 type Metadata = map[string]any
 
+// MaxIDBytes is the longest record id, in bytes (4 KiB). A write with a
+// longer id is refused with a *RecordError wrapping ErrInvalidArgument; a
+// read or delete naming one is refused with ErrInvalidArgument, since no
+// record can have it.
+const MaxIDBytes = engine.MaxIDBytes
+
+// checkIDs refuses ids given to a read or a delete that no record can have.
+func checkIDs(ids []string) error {
+	for i, id := range ids {
+		if len(id) > MaxIDBytes {
+			return fmt.Errorf("%w: ids[%d] is %d bytes long, over the limit of %d bytes (MaxIDBytes), so no record can have it",
+				ErrInvalidArgument, i, len(id), MaxIDBytes)
+		}
+	}
+	return nil
+}
+
 // Str returns a pointer to s, for Record.Document.
 func Str(s string) *string { return &s }
 
@@ -231,9 +248,9 @@ func toPuts(recs []Record) ([]engine.Put, error) {
 	return puts, nil
 }
 
-// Add inserts records. The batch is atomic: an id that exists already, a
-// duplicate id in the batch or an invalid vector or metadata refuses all of
-// it with a *RecordError.
+// Add inserts records. The batch is atomic: an empty id or one longer than
+// MaxIDBytes, an id that exists already, a duplicate id in the batch or an
+// invalid vector or metadata refuses all of it with a *RecordError.
 func (c *Collection) Add(ctx context.Context, recs []Record) error {
 	e, puts, err := c.preparePuts(ctx, recs)
 	if err != nil {
@@ -358,6 +375,9 @@ func (c *Collection) DeleteWhere(ctx context.Context, opts DeleteOptions) (int, 
 	if err != nil {
 		return 0, err
 	}
+	if err := checkIDs(opts.IDs); err != nil {
+		return 0, err
+	}
 	f, err := parseFilter(opts.Where, opts.WhereDocument)
 	if err != nil {
 		return 0, err
@@ -376,6 +396,9 @@ func (c *Collection) Delete(ctx context.Context, ids []string) (int, error) {
 	}
 	e, err := c.engine()
 	if err != nil {
+		return 0, err
+	}
+	if err := checkIDs(ids); err != nil {
 		return 0, err
 	}
 	return e.Delete(ids)
@@ -418,6 +441,9 @@ func (c *Collection) Get(ctx context.Context, opts GetOptions) (*GetResult, erro
 	}
 	e, err := c.engine()
 	if err != nil {
+		return nil, err
+	}
+	if err := checkIDs(opts.IDs); err != nil {
 		return nil, err
 	}
 	f, err := parseFilter(opts.Where, opts.WhereDocument)
@@ -522,6 +548,9 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 	}
 	if opts.Ef < 0 || opts.Ef > 4096 {
 		return nil, fmt.Errorf("%w: ef %d out of range [1, 4096]", ErrInvalidArgument, opts.Ef)
+	}
+	if err := checkIDs(opts.IDs); err != nil {
+		return nil, err
 	}
 	f, err := parseFilter(opts.Where, opts.WhereDocument)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -283,4 +284,78 @@ func TestChromaWriteSemantics(t *testing.T) {
 	r, err = c.Get(ctx, GetOptions{IDs: []string{"a"}})
 	require.NoError(t, err)
 	require.Equal(t, "doc a", *r.Documents[0], "the refused batch changed nothing")
+}
+
+// TestIDLength: ids are limited to MaxIDBytes. A longer one refuses a write
+// batch whole with a *RecordError naming the index and the length, and a
+// read or delete naming one with ErrInvalidArgument; exactly MaxIDBytes is
+// accepted.
+func TestIDLength(t *testing.T) {
+	_, c := newColl(t, &CollectionConfig{Metric: L2, Dimension: 2})
+	longest := strings.Repeat("x", MaxIDBytes)
+	require.NoError(t, c.Add(ctx, []Record{{ID: "a", Embedding: []float32{1, 0}}, {ID: longest, Embedding: []float32{0, 1}}}))
+	r, err := c.Get(ctx, GetOptions{IDs: []string{longest}, Include: IncludeNone})
+	require.NoError(t, err)
+	require.Equal(t, []string{longest}, r.IDs)
+	before := snapshot(t, c)
+
+	tooLong := strings.Repeat("é", MaxIDBytes/2) + "z" // 4097 bytes
+	good := []float32{1, 1}
+	const reason = "id is 4097 bytes long, over the limit of 4096 bytes"
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Add", func() error { return c.Add(ctx, []Record{{ID: "n", Embedding: good}, {ID: tooLong, Embedding: good}}) }},
+		{"AddSkipExisting", func() error {
+			_, err := c.AddSkipExisting(ctx, []Record{{ID: "n", Embedding: good}, {ID: tooLong, Embedding: good}})
+			return err
+		}},
+		{"Upsert", func() error {
+			return c.Upsert(ctx, []Record{{ID: "a", Embedding: good}, {ID: tooLong, Embedding: good}})
+		}},
+		{"Update", func() error {
+			return c.Update(ctx, []UpdateRecord{{ID: "a", Document: Str("x")}, {ID: tooLong, Document: Str("x")}})
+		}},
+		{"UpdateIgnoreMissing", func() error {
+			_, err := c.UpdateIgnoreMissing(ctx, []UpdateRecord{{ID: "a", Document: Str("x")}, {ID: tooLong, Document: Str("x")}})
+			return err
+		}},
+		{"UpsertMerge", func() error {
+			return c.UpsertMerge(ctx, []UpdateRecord{{ID: "a", Document: Str("x")}, {ID: tooLong, Embedding: good}})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			require.ErrorIs(t, err, ErrInvalidArgument)
+			var re *RecordError
+			require.True(t, errors.As(err, &re), "want a *RecordError, got %T: %v", err, err)
+			require.Equal(t, 1, re.Index)
+			require.Equal(t, tooLong, re.ID)
+			require.Contains(t, err.Error(), "(batch index 1): "+reason)
+			require.Less(t, len(err.Error()), 300, "the message quotes a cut id")
+			require.Equal(t, before, snapshot(t, c), "a refused batch must change nothing")
+		})
+	}
+	const readMsg = "ids[1] is 4097 bytes long, over the limit of 4096 bytes (MaxIDBytes), so no record can have it"
+	ids := []string{"a", tooLong}
+	for _, tc := range []struct {
+		name string
+		run  func() error
+	}{
+		{"Get", func() error { _, err := c.Get(ctx, GetOptions{IDs: ids}); return err }},
+		{"Query", func() error {
+			_, err := c.Query(ctx, QueryOptions{Embeddings: [][]float32{good}, IDs: ids})
+			return err
+		}},
+		{"Delete", func() error { _, err := c.Delete(ctx, ids); return err }},
+		{"DeleteWhere", func() error { _, err := c.DeleteWhere(ctx, DeleteOptions{IDs: ids}); return err }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.run()
+			require.ErrorIs(t, err, ErrInvalidArgument)
+			require.Contains(t, err.Error(), readMsg)
+			require.Equal(t, before, snapshot(t, c), "a refused delete must change nothing")
+		})
+	}
 }

@@ -19,6 +19,20 @@ import (
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
+// MaxIDBytes is the longest record id, in bytes, a write accepts.
+const MaxIDBytes = 4096
+
+// checkID validates the id of the i-th record of a batch.
+func checkID(i int, id string) error {
+	switch {
+	case id == "":
+		return errs.Record(errInvalidArgument, i, id, "id is empty")
+	case len(id) > MaxIDBytes:
+		return errs.Record(errInvalidArgument, i, id, "id is %d bytes long, over the limit of %d bytes", len(id), MaxIDBytes)
+	}
+	return nil
+}
+
 // Put is a full record for Add and Upsert. Meta must be canonical
 // (payload.Normalize).
 type Put struct {
@@ -78,8 +92,8 @@ func (c *Collection) writePuts(puts []Put, mode putMode) (int, error) {
 		seen := make(map[string]int, len(puts))
 		ops := make([]op, 0, len(puts))
 		for i, p := range puts {
-			if p.ID == "" {
-				return nil, errs.Record(errInvalidArgument, i, p.ID, "id is empty")
+			if err := checkID(i, p.ID); err != nil {
+				return nil, err
 			}
 			if j, dup := seen[p.ID]; dup {
 				return nil, errs.Record(errDuplicateID, i, p.ID, "id appears twice in the batch (also at index %d)", j)
@@ -168,8 +182,8 @@ func (c *Collection) writeUpdates(ups []Update, mode updateMode) (int, error) {
 		seen := make(map[string]int, len(ups))
 		ops := make([]op, 0, len(ups))
 		for i, u := range ups {
-			if u.ID == "" {
-				return nil, errs.Record(errInvalidArgument, i, u.ID, "id is empty")
+			if err := checkID(i, u.ID); err != nil {
+				return nil, err
 			}
 			if j, dup := seen[u.ID]; dup {
 				return nil, errs.Record(errDuplicateID, i, u.ID, "id appears twice in the batch (also at index %d)", j)

@@ -7,6 +7,8 @@ package errs
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Sentinel errors. Every error Sextant returns for bad input wraps one of them.
@@ -35,7 +37,22 @@ type RecordError struct {
 }
 
 func (e *RecordError) Error() string {
-	return fmt.Sprintf("record %q (batch index %d): %s", e.ID, e.Index, e.Reason)
+	return fmt.Sprintf("record %s (batch index %d): %s", QuoteID(e.ID), e.Index, e.Reason)
+}
+
+// QuoteID quotes an id for an error message, cut to its first 64 bytes (on
+// a rune boundary) and followed by "..." when it is longer: a refused
+// megabyte id must not make a megabyte message.
+func QuoteID(id string) string {
+	const limit = 64
+	if len(id) <= limit {
+		return strconv.Quote(id)
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return strconv.Quote(id[:cut]) + "..."
 }
 
 func (e *RecordError) Unwrap() error { return e.Err }

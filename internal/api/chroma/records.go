@@ -264,7 +264,7 @@ func (h *Handler) deleteRecords(w http.ResponseWriter, r *http.Request) error {
 	ids := req.IDs
 	if req.Limit != nil {
 		if *req.Limit == 0 {
-			if err := checkFilter(ctx, c, where, whereDoc); err != nil {
+			if err := checkRead(ctx, c, ids, where, whereDoc); err != nil {
 				return err
 			}
 			return ok(w, deletedJSON{0})
@@ -290,14 +290,14 @@ type deletedJSON struct {
 	Deleted int `json:"deleted"`
 }
 
-// checkFilter has the root API validate where and whereDoc where a request
-// needs no read (limit 0, n_results 0), so an invalid filter is an error
-// whatever the limit.
-func checkFilter(ctx context.Context, c *sextant.Collection, where, whereDoc map[string]any) error {
-	if len(where) == 0 && len(whereDoc) == 0 {
+// checkRead has the root API validate ids, where and whereDoc where a
+// request needs no read (limit 0, n_results 0), so an invalid filter or id
+// is an error whatever the limit.
+func checkRead(ctx context.Context, c *sextant.Collection, ids []string, where, whereDoc map[string]any) error {
+	if len(ids) == 0 && len(where) == 0 && len(whereDoc) == 0 {
 		return nil
 	}
-	_, err := c.Get(ctx, sextant.GetOptions{Where: where, WhereDocument: whereDoc, Limit: 1, Include: sextant.IncludeNone})
+	_, err := c.Get(ctx, sextant.GetOptions{IDs: ids, Where: where, WhereDocument: whereDoc, Limit: 1, Include: sextant.IncludeNone})
 	return err
 }
 
@@ -375,7 +375,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 		if res, err = c.Get(r.Context(), opts); err != nil {
 			return err
 		}
-	} else if err := checkFilter(r.Context(), c, where, whereDoc); err != nil {
+	} else if err := checkRead(r.Context(), c, req.IDs, where, whereDoc); err != nil {
 		return err
 	}
 	n := len(res.IDs)
@@ -454,7 +454,7 @@ func (h *Handler) query(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	} else {
-		if err := checkFilter(r.Context(), c, where, whereDoc); err != nil {
+		if err := checkRead(r.Context(), c, req.IDs, where, whereDoc); err != nil {
 			return err
 		}
 		res.IDs = make([][]string, nq)

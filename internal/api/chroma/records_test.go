@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/sextantdb/sextant"
 )
 
 // b64 encodes v as Chroma's JS client does: little-endian float32, base64.
@@ -262,6 +264,43 @@ func TestNullEmbeddingValues(t *testing.T) {
 	c.ok(200, "POST", path+"/update", `{"ids":["a","b"],"embeddings":[null,[0,2,0]]}`, nil)
 	_, b := c.do("POST", path+"/get", `{"ids":["a","b"],"include":["embeddings"]}`)
 	jsonEq(t, `{"ids":["a","b"],"embeddings":[[1,0,0],[0,2,0]],"documents":null,"uris":null,"metadatas":null,"include":["embeddings"]}`, b)
+}
+
+// TestIDLength: a write with an id over sextant.MaxIDBytes is refused with
+// 400 naming the record index and the id's length; so is a read or delete
+// naming one (no record can have it). Nothing changes.
+func TestIDLength(t *testing.T) {
+	c, path := seeded(t)
+	all := `{"include":["embeddings","documents","metadatas"]}`
+	_, before := c.do("POST", path+"/get", all)
+	huge := strings.Repeat("k", 1<<20)
+	writeMsg := fmt.Sprintf("(batch index 1): id is %d bytes long, over the limit of %d bytes", 1<<20, sextant.MaxIDBytes)
+	readMsg := fmt.Sprintf("ids[1] is %d bytes long, over the limit of %d bytes (MaxIDBytes), so no record can have it", 1<<20, sextant.MaxIDBytes)
+	for _, tc := range []struct {
+		name, op, body, msg string
+	}{
+		{"add", "add", fmt.Sprintf(`{"ids":["n",%q],"embeddings":[[1,1,1],[1,1,1]]}`, huge), writeMsg},
+		{"upsert", "upsert", fmt.Sprintf(`{"ids":["a",%q],"embeddings":[[1,1,1],[1,1,1]]}`, huge), writeMsg},
+		{"update", "update", fmt.Sprintf(`{"ids":["a",%q],"documents":["x","y"]}`, huge), writeMsg},
+		{"get", "get", fmt.Sprintf(`{"ids":["a",%q]}`, huge), readMsg},
+		{"get limit 0", "get", fmt.Sprintf(`{"ids":["a",%q],"limit":0}`, huge), readMsg},
+		{"query", "query", fmt.Sprintf(`{"query_embeddings":[[1,0,0]],"ids":["a",%q]}`, huge), readMsg},
+		{"query n_results 0", "query", fmt.Sprintf(`{"query_embeddings":[[1,0,0]],"n_results":0,"ids":["a",%q]}`, huge), readMsg},
+		{"delete", "delete", fmt.Sprintf(`{"ids":["a",%q]}`, huge), readMsg},
+		{"delete with where", "delete", fmt.Sprintf(`{"ids":["a",%q],"where":{"kind":"fruit"}}`, huge), readMsg},
+		{"delete with where, limit 0", "delete", fmt.Sprintf(`{"ids":["a",%q],"where":{"kind":"fruit"},"limit":0}`, huge), readMsg},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, b := c.do("POST", path+"/"+tc.op, tc.body)
+			require.Equal(t, 400, code, "%.300s", b)
+			require.Less(t, len(b), 400, "the message must not echo the id: %.300s", b)
+			c.fails(400, "InvalidArgumentError", tc.msg, "POST", path+"/"+tc.op, tc.body)
+			_, after := c.do("POST", path+"/get", all)
+			jsonEq(t, string(before), after)
+		})
+	}
+	// The limit itself is accepted.
+	c.ok(201, "POST", path+"/add", fmt.Sprintf(`{"ids":[%q],"embeddings":[[1,1,1]]}`, strings.Repeat("k", sextant.MaxIDBytes)), nil)
 }
 
 // TestEmptyFilters: an empty filter ({}) is no filter in get, query and
