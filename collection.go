@@ -160,39 +160,103 @@ func (c *Collection) rowLocked() collRow {
 
 // SetEfSearch changes the default ef of queries, durably.
 func (c *Collection) SetEfSearch(ef int) error {
-	if ef < 1 || ef > 4096 {
+	if ef == 0 {
+		return fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, ef)
+	}
+	return c.Modify(ModifyOptions{EfSearch: ef})
+}
+
+// SetMetadata replaces the collection's own metadata, durably (nil clears
+// it). Chroma's legacy keys in it are checked as Modify does.
+func (c *Collection) SetMetadata(md Metadata) error {
+	if md == nil {
+		md = Metadata{}
+	}
+	return c.Modify(ModifyOptions{Metadata: md})
+}
+
+// ModifyOptions are the changes Modify makes to a collection; zero fields
+// change nothing.
+type ModifyOptions struct {
+	// Name renames the collection within its database; "" keeps the name.
+	Name string
+	// Metadata, when non-nil, replaces the collection's own metadata (an
+	// empty map clears it). Chroma's legacy keys in it must be of the right
+	// type (hnsw:space a string, the others integers); hnsw:space, hnsw:M
+	// and hnsw:construction_ef may only repeat the collection's metric, M
+	// and ef_construction, which change only through a re-index into a new
+	// collection (ErrConfigConflict); hnsw:search_ef sets ef_search.
+	Metadata Metadata
+	// EfSearch sets the default ef of queries, in [1, 4096]; 0 keeps it.
+	EfSearch int
+}
+
+// Modify renames the collection, replaces its metadata and changes its
+// ef_search, all or nothing: every change is checked before any is made,
+// and they reach the catalog in one write.
+func (c *Collection) Modify(opts ModifyOptions) error {
+	if opts.Name != "" {
+		if err := ValidateName(opts.Name); err != nil {
+			return err
+		}
+	}
+	ef := opts.EfSearch
+	var md Metadata
+	if opts.Metadata != nil {
+		l, err := parseLegacyKeys(opts.Metadata)
+		if err != nil {
+			return err
+		}
+		if err := c.cfg.legacyConflict(l); err != nil {
+			return err
+		}
+		if l.efSearch != nil {
+			if ef != 0 && ef != *l.efSearch {
+				return fmt.Errorf("%w: ef_search %d and collection metadata %s %d disagree", ErrInvalidArgument, ef, keySearchEf, *l.efSearch)
+			}
+			if *l.efSearch < 1 || *l.efSearch > 4096 {
+				return fmt.Errorf("%w: collection metadata %s %d out of range [1, 4096]", ErrInvalidArgument, keySearchEf, *l.efSearch)
+			}
+			ef = *l.efSearch
+		}
+		if md, err = normalizeMeta(opts.Metadata); err != nil {
+			return fmt.Errorf("%w: collection metadata: %v", ErrInvalidMetadata, err)
+		}
+	}
+	if ef < 0 || ef > 4096 {
 		return fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, ef)
 	}
 	e, err := c.engine()
 	if err != nil {
 		return err
 	}
-	c.db.mu.Lock()
-	defer c.db.mu.Unlock()
-	old := e.Config().EfSearch
-	e.SetEfSearch(ef)
-	if err := c.db.writeCatalogLocked(); err != nil {
-		e.SetEfSearch(old)
-		return err
+	db := c.db
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if c.cat.deleted {
+		return fmt.Errorf("%w: collection %s was deleted", ErrNotFound, c.id)
 	}
-	return nil
-}
-
-// SetMetadata replaces the collection's own metadata, durably.
-func (c *Collection) SetMetadata(md Metadata) error {
-	norm, err := normalizeMeta(md)
-	if err != nil {
-		return fmt.Errorf("%w: collection metadata: %v", ErrInvalidMetadata, err)
+	if opts.Name != "" && opts.Name != c.cat.name {
+		d := &Database{db: db, s: scope{c.cat.tenant, c.cat.database}}
+		if d.findLocked(opts.Name) != nil {
+			return fmt.Errorf("%w: collection %q", ErrAlreadyExists, opts.Name)
+		}
 	}
-	if _, err := c.engine(); err != nil {
-		return err
+	oldName, oldMeta, oldEf := c.cat.name, c.cat.metadata, e.Config().EfSearch
+	if opts.Name != "" {
+		c.cat.name = opts.Name
 	}
-	c.db.mu.Lock()
-	defer c.db.mu.Unlock()
-	old := c.cat.metadata
-	c.cat.metadata = norm
-	if err := c.db.writeCatalogLocked(); err != nil {
-		c.cat.metadata = old
+	if opts.Metadata != nil {
+		c.cat.metadata = md
+	}
+	if ef != 0 {
+		e.SetEfSearch(ef)
+	}
+	if err := db.writeCatalogLocked(); err != nil {
+		c.cat.name, c.cat.metadata = oldName, oldMeta
+		if ef != 0 {
+			e.SetEfSearch(oldEf)
+		}
 		return err
 	}
 	return nil

@@ -2,8 +2,9 @@ package sextant
 
 import (
 	"fmt"
-	"strconv"
+	"math"
 
+	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -54,8 +55,10 @@ type CollectionConfig struct {
 	// other key is indexed). Filters on them still work, by scanning.
 	UnindexedKeys []string
 	// Metadata is the collection's own metadata. Chroma's legacy keys
-	// hnsw:space, hnsw:M, hnsw:construction_ef and hnsw:search_ef set the
-	// matching fields when those are zero.
+	// hnsw:space (a string), hnsw:M, hnsw:construction_ef and
+	// hnsw:search_ef (integers) set the matching fields when those are
+	// zero; a value of another type, a numeric string included, is
+	// ErrInvalidArgument.
 	Metadata Metadata
 }
 
@@ -108,47 +111,139 @@ func (c CollectionConfig) resolve(dbThreshold int) (CollectionConfig, error) {
 	return c, nil
 }
 
-func (c *CollectionConfig) applyLegacyKeys() error {
-	intKey := func(key string, dst *int) error {
-		v, ok := c.Metadata[key]
-		if !ok || *dst != 0 {
-			return nil
-		}
-		switch n := v.(type) {
-		case int:
-			*dst = n
-		case int64:
-			*dst = int(n)
-		case float64:
-			if n != float64(int(n)) {
-				return fmt.Errorf("%w: metadata %s = %v is not an integer", ErrInvalidArgument, key, v)
-			}
-			*dst = int(n)
-		case string:
-			i, err := strconv.Atoi(n)
-			if err != nil {
-				return fmt.Errorf("%w: metadata %s = %q is not an integer", ErrInvalidArgument, key, n)
-			}
-			*dst = i
-		default:
-			return fmt.Errorf("%w: metadata %s has type %T, want an integer", ErrInvalidArgument, key, v)
-		}
-		return nil
-	}
-	if v, ok := c.Metadata["hnsw:space"]; ok && c.Metric == "" {
+// Chroma's legacy collection metadata keys for the HNSW settings.
+const (
+	keySpace          = "hnsw:space"
+	keyM              = "hnsw:M"
+	keyConstructionEf = "hnsw:construction_ef"
+	keySearchEf       = "hnsw:search_ef"
+)
+
+// legacyKeys are the settings Chroma's legacy metadata keys give; nil: the
+// key is absent.
+type legacyKeys struct {
+	metric                      *Metric
+	m, efConstruction, efSearch *int
+}
+
+// parseLegacyKeys reads hnsw:space, hnsw:M, hnsw:construction_ef and
+// hnsw:search_ef from md, strictly: the space must be a string naming a
+// metric, the others integers (a whole float such as 16.0 counts). Any other
+// value is an ErrInvalidArgument naming the key, its type and what is
+// expected; a string "16" is not taken for 16.
+func parseLegacyKeys(md Metadata) (legacyKeys, error) {
+	var l legacyKeys
+	if v, ok := md[keySpace]; ok {
 		s, isStr := v.(string)
 		if !isStr {
-			return fmt.Errorf("%w: metadata hnsw:space has type %T, want a string", ErrInvalidArgument, v)
+			return l, fmt.Errorf("%w: collection metadata %s is %s, want a string: cosine, l2 or ip",
+				ErrInvalidArgument, keySpace, describeValue(v))
 		}
-		c.Metric = Metric(s)
+		if _, err := vec.ParseMetric(s); err != nil {
+			return l, fmt.Errorf("%w: collection metadata %s: %v", ErrInvalidArgument, keySpace, err)
+		}
+		m := Metric(s)
+		l.metric = &m
 	}
-	if err := intKey("hnsw:M", &c.M); err != nil {
+	for _, k := range []struct {
+		key string
+		dst **int
+	}{{keyM, &l.m}, {keyConstructionEf, &l.efConstruction}, {keySearchEf, &l.efSearch}} {
+		v, ok := md[k.key]
+		if !ok {
+			continue
+		}
+		n, ok := wholeNumber(v)
+		if !ok {
+			return l, fmt.Errorf("%w: collection metadata %s is %s, want an integer", ErrInvalidArgument, k.key, describeValue(v))
+		}
+		*k.dst = &n
+	}
+	return l, nil
+}
+
+// wholeNumber returns v as an int when it is an integer, or a float with
+// no fraction, that fits one.
+func wholeNumber(v any) (int, bool) {
+	nv, err := payload.NormalizeValue(v)
+	if err != nil {
+		return 0, false
+	}
+	switch n := nv.(type) {
+	case int64:
+		if int64(int(n)) == n {
+			return int(n), true
+		}
+	case float64:
+		if n == math.Trunc(n) && math.Abs(n) < 1<<53 {
+			return int(n), true
+		}
+	}
+	return 0, false
+}
+
+// describeValue names a metadata value's type, with the value, for messages:
+// a string ("16"), a float (2.5), a bool (true), a list ([16]).
+func describeValue(v any) string {
+	nv, err := payload.NormalizeValue(v)
+	if err != nil {
+		return fmt.Sprintf("a %T (%v)", v, v)
+	}
+	switch x := nv.(type) {
+	case string:
+		return fmt.Sprintf("a string (%q)", x)
+	case bool:
+		return fmt.Sprintf("a bool (%v)", x)
+	case int64:
+		return fmt.Sprintf("an integer (%d)", x)
+	case float64:
+		return fmt.Sprintf("a float (%v)", x)
+	}
+	return fmt.Sprintf("a list (%v)", nv)
+}
+
+// applyLegacyKeys fills the zero Metric, M, EfConstruction and EfSearch from
+// Chroma's legacy metadata keys.
+func (c *CollectionConfig) applyLegacyKeys() error {
+	l, err := parseLegacyKeys(c.Metadata)
+	if err != nil {
 		return err
 	}
-	if err := intKey("hnsw:construction_ef", &c.EfConstruction); err != nil {
-		return err
+	if l.metric != nil && c.Metric == "" {
+		c.Metric = *l.metric
 	}
-	return intKey("hnsw:search_ef", &c.EfSearch)
+	for _, f := range []struct {
+		v   *int
+		dst *int
+	}{{l.m, &c.M}, {l.efConstruction, &c.EfConstruction}, {l.efSearch, &c.EfSearch}} {
+		if f.v != nil && *f.dst == 0 {
+			*f.dst = *f.v
+		}
+	}
+	return nil
+}
+
+// legacyConflict checks the legacy keys of new metadata for an existing
+// collection whose creation config is c: hnsw:space, hnsw:M and
+// hnsw:construction_ef may only repeat the stored values, since the graph
+// was built with them.
+func (c CollectionConfig) legacyConflict(l legacyKeys) error {
+	const how = "it is fixed at creation and changes only through a re-index into a new collection"
+	if l.metric != nil && *l.metric != c.Metric {
+		return fmt.Errorf("%w: collection metadata %s is %q but the collection's metric is %q: %s",
+			ErrConfigConflict, keySpace, *l.metric, c.Metric, how)
+	}
+	for _, f := range []struct {
+		key, name string
+		v         *int
+		stored    int
+	}{{keyM, "M", l.m, c.M}, {keyConstructionEf, "ef_construction", l.efConstruction, c.EfConstruction}} {
+		if f.v != nil && *f.v != f.stored {
+			return fmt.Errorf("%w: collection metadata %s is %d but the collection's %s is %d: %s",
+				ErrConfigConflict, f.key, *f.v, f.name, f.stored, how)
+		}
+	}
+	return nil
 }
 
 // conflict reports how want (as given by a caller, unresolved) disagrees

@@ -177,6 +177,92 @@ func TestLegacyChromaKeys(t *testing.T) {
 	require.Equal(t, 64, cfg.EfConstruction)
 	require.Equal(t, 32, cfg.EfSearch)
 	require.Equal(t, "me", c.Metadata()["owner"])
-	_, err = db.Default().CreateCollection("legacy2", &CollectionConfig{Metadata: Metadata{"hnsw:M": "many"}})
-	require.ErrorIs(t, err, ErrInvalidArgument)
+	// A legacy key of the wrong type is refused, naming the key, the type and
+	// what is expected; a numeric string is not taken for a number.
+	for _, tc := range []struct {
+		md  Metadata
+		msg string
+	}{
+		{Metadata{"hnsw:M": "many"}, `collection metadata hnsw:M is a string ("many"), want an integer`},
+		{Metadata{"hnsw:M": "16"}, `collection metadata hnsw:M is a string ("16"), want an integer`},
+		{Metadata{"hnsw:construction_ef": "100"}, `hnsw:construction_ef is a string ("100"), want an integer`},
+		{Metadata{"hnsw:search_ef": 2.5}, `hnsw:search_ef is a float (2.5), want an integer`},
+		{Metadata{"hnsw:search_ef": []int{5}}, `hnsw:search_ef is a list ([5]), want an integer`},
+		{Metadata{"hnsw:space": 1}, `hnsw:space is an integer (1), want a string: cosine, l2 or ip`},
+		{Metadata{"hnsw:space": "dot"}, `unknown metric "dot"`},
+	} {
+		_, err = db.Default().CreateCollection("legacy2", &CollectionConfig{Metadata: tc.md})
+		require.ErrorIs(t, err, ErrInvalidArgument, "%v", tc.md)
+		require.ErrorContains(t, err, tc.msg)
+		_, err = db.Default().GetCollection("legacy2")
+		require.ErrorIs(t, err, ErrNotFound, "a refused create creates nothing")
+	}
+	// Whole floats count as integers (JSON clients send 16.0).
+	c3, err := db.Default().CreateCollection("legacy3", &CollectionConfig{Metadata: Metadata{"hnsw:M": 12.0}})
+	require.NoError(t, err)
+	require.Equal(t, 12, c3.Config().M)
+}
+
+// TestModify: Modify checks every change before making any; the legacy
+// hnsw:* keys of new metadata must agree with the collection, and
+// hnsw:search_ef sets ef_search.
+func TestModify(t *testing.T) {
+	db := openTest(t, t.TempDir(), nil)
+	d := db.Default()
+	c, err := d.CreateCollection("modify_me", &CollectionConfig{Metric: Cosine, M: 24, EfConstruction: 64, EfSearch: 40,
+		Metadata: Metadata{"owner": "a"}})
+	require.NoError(t, err)
+	_, err = d.CreateCollection("taken", nil)
+	require.NoError(t, err)
+	before := c.Config()
+	for _, tc := range []struct {
+		name     string
+		opts     ModifyOptions
+		sentinel error
+		msg      string
+	}{
+		{"metric differs", ModifyOptions{Name: "renamed", Metadata: Metadata{"hnsw:space": "l2"}}, ErrConfigConflict,
+			`collection metadata hnsw:space is "l2" but the collection's metric is "cosine": it is fixed at creation and changes only through a re-index`},
+		{"M differs", ModifyOptions{Metadata: Metadata{"hnsw:M": 16}}, ErrConfigConflict, `hnsw:M is 16 but the collection's M is 24`},
+		{"construction_ef differs", ModifyOptions{Metadata: Metadata{"hnsw:construction_ef": int64(100)}}, ErrConfigConflict,
+			`hnsw:construction_ef is 100 but the collection's ef_construction is 64`},
+		{"M a string", ModifyOptions{Metadata: Metadata{"hnsw:M": "24"}}, ErrInvalidArgument, `hnsw:M is a string ("24"), want an integer`},
+		{"search_ef a string", ModifyOptions{EfSearch: 50, Metadata: Metadata{"hnsw:search_ef": "50"}}, ErrInvalidArgument, `hnsw:search_ef is a string ("50")`},
+		{"search_ef disagrees", ModifyOptions{EfSearch: 50, Metadata: Metadata{"hnsw:search_ef": 60}}, ErrInvalidArgument,
+			`ef_search 50 and collection metadata hnsw:search_ef 60 disagree`},
+		{"search_ef out of range", ModifyOptions{Metadata: Metadata{"hnsw:search_ef": 5000}}, ErrInvalidArgument, `out of range`},
+		{"ef out of range", ModifyOptions{Name: "renamed", EfSearch: -1}, ErrInvalidArgument, `ef_search -1 out of range`},
+		{"name taken", ModifyOptions{Name: "taken", Metadata: Metadata{"x": 1}, EfSearch: 99}, ErrAlreadyExists, `"taken"`},
+		{"bad name", ModifyOptions{Name: "x", EfSearch: 99}, ErrInvalidName, ""},
+		{"bad metadata", ModifyOptions{Name: "renamed", Metadata: Metadata{"x": struct{}{}}}, ErrInvalidMetadata, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := c.Modify(tc.opts)
+			require.ErrorIs(t, err, tc.sentinel)
+			require.ErrorContains(t, err, tc.msg)
+			require.Equal(t, before, c.Config(), "a refused Modify changes nothing")
+			require.Equal(t, "modify_me", c.Name())
+			// SetMetadata refuses the same metadata.
+			if tc.opts.Metadata != nil && tc.opts.EfSearch == 0 {
+				require.ErrorIs(t, c.SetMetadata(tc.opts.Metadata), tc.sentinel)
+				require.Equal(t, before, c.Config())
+			}
+		})
+	}
+	// Keys that agree are kept; hnsw:search_ef sets ef_search, durably.
+	require.NoError(t, c.Modify(ModifyOptions{Name: "renamed", Metadata: Metadata{
+		"hnsw:space": "cosine", "hnsw:M": 24, "hnsw:construction_ef": 64.0, "hnsw:search_ef": 77, "owner": "b"}}))
+	require.NoError(t, db.Close())
+	db2 := openTest(t, db.dir, nil)
+	defer closeTest(t, db2)
+	c2, err := db2.Default().GetCollection("renamed")
+	require.NoError(t, err)
+	cfg := c2.Config()
+	require.Equal(t, 77, cfg.EfSearch)
+	require.Equal(t, Metadata{"hnsw:space": "cosine", "hnsw:M": int64(24), "hnsw:construction_ef": 64.0, "hnsw:search_ef": int64(77), "owner": "b"}, cfg.Metadata)
+	require.NoError(t, c2.SetMetadata(nil))
+	require.Nil(t, c2.Metadata())
+	require.NoError(t, c2.SetEfSearch(33))
+	require.Equal(t, 33, c2.Config().EfSearch)
+	require.ErrorIs(t, c2.SetEfSearch(0), ErrInvalidArgument)
 }

@@ -344,25 +344,19 @@ func (h *Handler) updateCollection(w http.ResponseWriter, r *http.Request) error
 			return invalidArg("new_configuration.embedding_function: changing a collection's embedding function is not supported by this server")
 		}
 	}
+	// One Modify: the legacy hnsw:* keys of new_metadata are checked against
+	// the collection (hnsw:search_ef sets ef_search), and a refused update
+	// changes nothing, the name included.
+	opts := sextant.ModifyOptions{Metadata: md, EfSearch: efSearch}
 	if req.NewName != nil {
-		d := h.db.Database(c.Tenant(), c.Database())
-		err := d.RenameCollection(c.Name(), *req.NewName)
-		if errors.Is(err, sextant.ErrAlreadyExists) {
-			return newError(http.StatusConflict, errChroma, "Collection [%s] already exists", *req.NewName)
-		}
-		if err != nil {
-			return err
-		}
+		opts.Name = *req.NewName
 	}
-	if md != nil {
-		if err := c.SetMetadata(md); err != nil {
-			return err
-		}
+	err = c.Modify(opts)
+	if errors.Is(err, sextant.ErrAlreadyExists) {
+		return newError(http.StatusConflict, errChroma, "Collection [%s] already exists", opts.Name)
 	}
-	if efSearch != 0 {
-		if err := c.SetEfSearch(efSearch); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
 	}
 	return ok(w, empty{})
 }

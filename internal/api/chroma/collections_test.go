@@ -118,12 +118,21 @@ func TestCreateCollectionErrors(t *testing.T) {
 		{"bad metadata key", `{"name":"abc","metadata":{"$x":1}}`, 400, "InvalidArgumentError", "must not start with"},
 		{"bad metadata value", `{"name":"abc","metadata":{"x":{"nested":1}}}`, 400, "InvalidArgumentError", "metadata"},
 		{"bad embedding function", `{"name":"abc","configuration":{"embedding_function":{"type":"magic"}}}`, 422, "ChromaError", "embedding_function.type"},
+		{"legacy hnsw:M a string", `{"name":"abc","metadata":{"hnsw:M":"16"}}`, 400, "InvalidArgumentError", `collection metadata hnsw:M is a string ("16"), want an integer`},
+		{"legacy hnsw:construction_ef a string", `{"name":"abc","metadata":{"hnsw:construction_ef":"100"}}`, 400, "InvalidArgumentError", `hnsw:construction_ef is a string ("100"), want an integer`},
+		{"legacy hnsw:search_ef a bool", `{"name":"abc","metadata":{"hnsw:search_ef":true}}`, 400, "InvalidArgumentError", `hnsw:search_ef is a bool (true), want an integer`},
+		{"legacy hnsw:M a fraction", `{"name":"abc","metadata":{"hnsw:M":2.5}}`, 400, "InvalidArgumentError", `hnsw:M is a float (2.5), want an integer`},
+		{"legacy hnsw:space a number", `{"name":"abc","metadata":{"hnsw:space":2}}`, 400, "InvalidArgumentError", `hnsw:space is an integer (2), want a string: cosine, l2 or ip`},
+		{"legacy hnsw:space unknown", `{"name":"abc","metadata":{"hnsw:space":"euclid"}}`, 400, "InvalidArgumentError", `unknown metric "euclid"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c.fails(tc.status, tc.errName, tc.inMsg, "POST", cols, tc.body)
 		})
 	}
 	c.fails(400, "InvalidArgumentError", "the body is empty", "POST", cols, nil)
+	var n int
+	c.ok(200, "GET", base+"/collections_count", nil, &n)
+	require.Equal(t, 1, n, "refused creates created nothing")
 }
 
 func TestContentTypeAndBodyLimit(t *testing.T) {
@@ -239,6 +248,68 @@ func TestUpdateCollection(t *testing.T) {
 	c.ok(200, "GET", cols+"/after", nil, &obj)
 	require.Equal(t, 200, obj.ConfigurationJSON.HNSW.EfSearch)
 	c.fails(404, "NotFoundError", "", "PUT", cols+"/00000000-0000-4000-8000-000000000000", `{"new_name":"zzz"}`)
+}
+
+// TestUpdateCollectionLegacyKeys: Chroma's hnsw:* keys in new_metadata
+// must agree with the collection (the metric, M and ef_construction change
+// only through a re-index), must have the right type, and hnsw:search_ef
+// sets ef_search. A refused update changes nothing, the name included.
+func TestUpdateCollectionLegacyKeys(t *testing.T) {
+	c := newClient(t, Options{})
+	id := c.create("cosine_coll", map[string]any{"metadata": map[string]any{"owner": "a"},
+		"configuration": map[string]any{"hnsw": map[string]any{"space": "cosine", "ef_search": 40}}})
+	path := cols + "/" + id
+	type hnsw struct {
+		Space          string
+		EfSearch       int `json:"ef_search"`
+		EfConstruction int `json:"ef_construction"`
+		MaxNeighbors   int `json:"max_neighbors"`
+	}
+	type object struct {
+		Name              string
+		Metadata          map[string]any
+		ConfigurationJSON struct{ HNSW hnsw } `json:"configuration_json"`
+	}
+	var before object
+	c.ok(200, "GET", cols+"/cosine_coll", nil, &before)
+	const reindex = "it is fixed at creation and changes only through a re-index into a new collection"
+	for _, tc := range []struct {
+		name, body, msg string
+	}{
+		{"space differs", `{"new_metadata":{"hnsw:space":"l2"}}`,
+			`collection metadata hnsw:space is "l2" but the collection's metric is "cosine": ` + reindex},
+		{"space differs, with a rename", `{"new_name":"renamed","new_metadata":{"hnsw:space":"ip"}}`,
+			`hnsw:space is "ip" but the collection's metric is "cosine"`},
+		{"M differs", `{"new_metadata":{"hnsw:M":32}}`, `collection metadata hnsw:M is 32 but the collection's M is 16: ` + reindex},
+		{"construction_ef differs", `{"new_metadata":{"hnsw:construction_ef":200}}`,
+			`collection metadata hnsw:construction_ef is 200 but the collection's ef_construction is 100: ` + reindex},
+		{"M a string", `{"new_metadata":{"hnsw:M":"16"}}`, `collection metadata hnsw:M is a string ("16"), want an integer`},
+		{"search_ef a string", `{"new_metadata":{"hnsw:search_ef":"50"}}`, `collection metadata hnsw:search_ef is a string ("50"), want an integer`},
+		{"space a bool", `{"new_metadata":{"hnsw:space":true}}`, `collection metadata hnsw:space is a bool (true), want a string`},
+		{"space unknown", `{"new_metadata":{"hnsw:space":"euclid"}}`, `unknown metric "euclid"`},
+		{"search_ef out of range", `{"new_metadata":{"hnsw:search_ef":0}}`, `hnsw:search_ef 0 out of range [1, 4096]`},
+		{"search_ef disagrees with ef_search", `{"new_metadata":{"hnsw:search_ef":50},"new_configuration":{"hnsw":{"ef_search":60}}}`,
+			`ef_search 60 and collection metadata hnsw:search_ef 50 disagree`},
+		{"ef_search out of range", `{"new_configuration":{"hnsw":{"ef_search":5000}}}`, `ef_search 5000 out of range`},
+		{"rename with bad metadata", `{"new_name":"renamed","new_metadata":{"o":{"nested":1}}}`, `metadata`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c.fails(400, "InvalidArgumentError", tc.msg, "PUT", path, tc.body)
+			var got object
+			c.ok(200, "GET", cols+"/cosine_coll", nil, &got)
+			require.Equal(t, before, got, "a refused update changes nothing")
+		})
+	}
+	// Keys that agree are kept as metadata; hnsw:search_ef sets ef_search,
+	// as new_configuration.hnsw.ef_search does.
+	c.ok(200, "PUT", path, `{"new_metadata":{"hnsw:space":"cosine","hnsw:M":16,"hnsw:construction_ef":100.0,"hnsw:search_ef":77,"owner":"b"}}`, nil)
+	var got object
+	c.ok(200, "GET", cols+"/cosine_coll", nil, &got)
+	require.Equal(t, hnsw{Space: "cosine", EfSearch: 77, EfConstruction: 100, MaxNeighbors: 16}, got.ConfigurationJSON.HNSW)
+	require.Equal(t, map[string]any{"hnsw:space": "cosine", "hnsw:M": 16.0, "hnsw:construction_ef": 100.0, "hnsw:search_ef": 77.0, "owner": "b"}, got.Metadata)
+	c.ok(200, "PUT", path, `{"new_metadata":{"hnsw:search_ef":90},"new_configuration":{"hnsw":{"ef_search":90}}}`, nil)
+	c.ok(200, "GET", cols+"/cosine_coll", nil, &got)
+	require.Equal(t, 90, got.ConfigurationJSON.HNSW.EfSearch)
 }
 
 func TestIndexingStatus(t *testing.T) {
