@@ -29,6 +29,11 @@
 //     embedded in the binary (openapi.json beside this file; a test checks
 //     it against the mux).
 //
+// A request no route serves gets Chroma's error shape too, never the
+// ServeMux's plain text: 404 NotFoundError for an unknown path, 405
+// ChromaError with the mux's Allow header for a served path with another
+// method (the chroma package answers the same way under /api/v2).
+//
 // # Starting before the database is open
 //
 // New takes an open DB and is ready at once. NewPending makes a server with

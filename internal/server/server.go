@@ -197,11 +197,64 @@ func (s *Server) newMux(db *sextant.DB) *http.ServeMux {
 	return mux
 }
 
-// dispatch serves the request with the current mux.
+// dispatch serves the request with the current mux. A request that no
+// route takes is answered in Chroma's error shape rather than with the
+// mux's plain text: see noRoute.
 func (s *Server) dispatch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mux.Load().ServeHTTP(w, r)
+		mux := s.mux.Load()
+		if routeOf(r) == "" && noRoute(mux, w, r) {
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
+}
+
+// noRoute answers a request that matched no pattern of mux: 404
+// NotFoundError, or, when the path is routed for other methods, 405
+// ChromaError with the mux's Allow header and a message naming the method,
+// the path and the allowed methods. It returns false, having written
+// nothing, when the mux answers otherwise (a redirect to the cleaned path).
+//
+// The mux's own answer is taken from the handler it returns for r, run
+// against a writer that keeps only the status and headers, so the Allow
+// list is exactly the mux's.
+func noRoute(mux *http.ServeMux, w http.ResponseWriter, r *http.Request) bool {
+	h, _ := mux.Handler(r)
+	probe := &headerProbe{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	switch probe.status {
+	case http.StatusNotFound:
+		writeError(w, http.StatusNotFound, "NotFoundError", fmt.Sprintf("no route %s %s", r.Method, r.URL.Path))
+	case http.StatusMethodNotAllowed:
+		allow := probe.header.Get("Allow")
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, "ChromaError",
+			fmt.Sprintf("method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow))
+	default:
+		return false
+	}
+	return true
+}
+
+// headerProbe is a ResponseWriter that keeps the status and the headers of
+// a response and drops its body.
+type headerProbe struct {
+	header http.Header
+	status int
+}
+
+func (p *headerProbe) Header() http.Header { return p.header }
+
+func (p *headerProbe) WriteHeader(code int) {
+	if p.status == 0 {
+		p.status = code
+	}
+}
+
+func (p *headerProbe) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return len(b), nil
 }
 
 // gate answers 503 on every route but the server's own until Ready.

@@ -493,3 +493,73 @@ func TestShutdownTimeout(t *testing.T) {
 	_, err = s.db.Load().Default().ListCollections(0, 0)
 	require.ErrorIs(t, err, sextant.ErrClosed, "the DB is closed even when draining timed out")
 }
+
+// TestNoRoute: every path the server answers without a route gets Chroma's
+// error shape: 404 NotFoundError, or 405 ChromaError with the Allow header
+// and a message naming the method, the path and the allowed methods.
+func TestNoRoute(t *testing.T) {
+	s := newTestServer(t, Config{})
+	h := s.Handler()
+	id := "0b6c1a4e-8a7e-4c39-9a53-0d1d3f1c2b7a"
+	adminColl := "/sextant/v1/tenants/default_tenant/databases/default_database/collections/c1"
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string // 405: the Allow header
+	}{
+		{"GET", "/foo", 404, ""},
+		{"POST", "/foo/bar", 404, ""},
+		{"GET", "/sextant/v1/nope", 404, ""},
+		{"GET", adminColl + "/nope", 404, ""},
+		{"GET", "/api/v2/nope", 404, ""},
+		{"GET", colls + "/" + id + "/nope", 404, ""},
+		{"POST", "/healthz", 405, "GET, HEAD"},
+		{"DELETE", "/readyz", 405, "GET, HEAD"},
+		{"PUT", "/metrics", 405, "GET, HEAD"},
+		{"POST", "/openapi.json", 405, "GET, HEAD"},
+		{"DELETE", "/api/v2/heartbeat", 405, "GET, HEAD"},
+		{"POST", "/api/v2/heartbeat", 405, "GET, HEAD"},
+		{"PUT", "/api/v2/tenants", 405, "POST"},
+		{"POST", "/sextant/v1/health", 405, "GET, HEAD"},
+		{"GET", adminColl + "/explain", 405, "POST"},
+		{"DELETE", adminColl + "/auto_ef", 405, "PUT"},
+		{"PUT", adminColl + "/health", 405, "GET, HEAD"},
+		{"GET", colls + "/" + id + "/add", 405, "POST"},
+		{"POST", colls + "/" + id + "/count", 405, "GET, HEAD"},
+		{"PATCH", colls + "/" + id, 405, "DELETE, GET, HEAD, PUT"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			r := do(t, h, tc.method, tc.path, nil)
+			requireChromaError(t, r, tc.code)
+			require.Equal(t, "application/json", r.hdr.Get("Content-Type"))
+			var e struct{ Error, Message string }
+			require.NoError(t, json.Unmarshal(r.body, &e))
+			if tc.code == 404 {
+				require.Equal(t, "NotFoundError", e.Error)
+				require.Equal(t, "no route "+tc.method+" "+tc.path, e.Message)
+				return
+			}
+			require.Equal(t, "ChromaError", e.Error)
+			require.Equal(t, tc.allow, r.hdr.Get("Allow"))
+			require.Equal(t, "method "+tc.method+" is not allowed on "+tc.path+" (allowed: "+tc.allow+")", e.Message)
+		})
+	}
+	// The server's own routes answer as before.
+	for _, tc := range []struct{ path, ctype string }{
+		{"/healthz", "text/plain; charset=utf-8"},
+		{"/readyz", "text/plain; charset=utf-8"},
+		{"/metrics", "text/plain"},
+		{"/openapi.json", "application/json"},
+	} {
+		r := do(t, h, "GET", tc.path, nil)
+		require.Equal(t, http.StatusOK, r.code, "%s: %s", tc.path, r.body)
+		require.True(t, strings.HasPrefix(r.hdr.Get("Content-Type"), tc.ctype), "%s: %s", tc.path, r.hdr.Get("Content-Type"))
+	}
+	require.Equal(t, http.StatusOK, do(t, h, "HEAD", "/healthz", nil).code)
+	// A path that only needs cleaning is still redirected.
+	r := do(t, h, "GET", "/api/v2//heartbeat", nil)
+	require.Equal(t, http.StatusTemporaryRedirect, r.code, string(r.body))
+	// Unmatched requests are still counted as such.
+	m := string(do(t, h, "GET", "/metrics", nil).body)
+	require.Contains(t, m, `sextant_http_requests_total{code="405",route="unmatched"}`)
+}

@@ -263,6 +263,23 @@ func (h *Handler) getCollectionSub(w http.ResponseWriter, r *http.Request) error
 	return h.fallback(w, r)
 }
 
+// isSubRoute reports whether getCollectionSub serves the path
+// .../collections/{a}/{b}: by-id/{uuid}, or {uuid}/ one of its ops.
+func isSubRoute(path string) bool {
+	parts := strings.Split(strings.TrimSuffix(path, "/"), "/")
+	if len(parts) < 2 {
+		return false
+	}
+	if parts[len(parts)-2] == "by-id" {
+		return true
+	}
+	switch parts[len(parts)-1] {
+	case "count", "indexing_status", "fork_count":
+		return true
+	}
+	return false
+}
+
 // listCollections: GET .../collections?limit&offset (§4.4).
 func (h *Handler) listCollections(w http.ResponseWriter, r *http.Request) error {
 	d, err := h.database(r)

@@ -18,7 +18,9 @@
 // records (add, update, upsert, delete, get, query, count). Routes that
 // Chroma's local single-node server does not implement either (search,
 // fork, conditional transactions, attached functions) answer as it does:
-// 501 with Chroma's error shape. The deprecated v1 API answers 410.
+// 501 with Chroma's error shape. The deprecated v1 API answers 410. Any
+// other /api/v2 path answers 404 NotFoundError, or 405 ChromaError with an
+// Allow header when another method serves it.
 //
 // # Behaviour
 //

@@ -3,6 +3,8 @@ package chroma
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/sextantdb/sextant"
@@ -60,22 +62,46 @@ func (h *Handler) v1Gone(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// fallback answers unknown /api/v2 paths: 405 where the path exists under
-// another method, else 404, both in Chroma's error shape.
-func (h *Handler) fallback(_ http.ResponseWriter, r *http.Request) error {
-	if h.mux != nil {
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-			if m == r.Method {
-				continue
-			}
-			r2 := r.Clone(r.Context())
-			r2.Method = m
-			if _, pattern := h.mux.Handler(r2); pattern != "" && pattern != "/api/v2/" {
-				return newError(http.StatusMethodNotAllowed, errChroma, "method %s is not allowed on %s", r.Method, r.URL.Path)
-			}
-		}
+// fallback answers unknown /api/v2 paths: 405, with the Allow header and a
+// message naming the allowed methods, where the path exists under other
+// methods, else 404, both in Chroma's error shape.
+func (h *Handler) fallback(w http.ResponseWriter, r *http.Request) error {
+	if allowed := h.allowedMethods(r); len(allowed) > 0 {
+		allow := strings.Join(allowed, ", ")
+		w.Header().Set("Allow", allow)
+		return newError(http.StatusMethodNotAllowed, errChroma, "method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, allow)
 	}
 	return notFound("no route %s %s", r.Method, r.URL.Path)
+}
+
+// allowedMethods returns, sorted, the methods that a route of the mux
+// serves at r's path: HEAD with GET, as the ServeMux does. The catch-alls
+// do not count, nor GET .../{collection_id}/{op} for an op it does not
+// dispatch.
+func (h *Handler) allowedMethods(r *http.Request) []string {
+	if h.mux == nil {
+		return nil
+	}
+	var allowed []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		r2 := r.Clone(r.Context())
+		r2.Method = m
+		_, pattern := h.mux.Handler(r2)
+		switch pattern {
+		case "", "/api/v2/", "/api/v1/":
+			continue
+		case "GET " + recPath + "/{op}":
+			if !isSubRoute(r.URL.Path) {
+				continue
+			}
+		}
+		allowed = append(allowed, m)
+		if m == http.MethodGet {
+			allowed = append(allowed, http.MethodHead)
+		}
+	}
+	slices.Sort(allowed)
+	return allowed
 }
 
 // search: the Search API is not implemented by Chroma's local executor

@@ -3,6 +3,7 @@ package chroma
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,8 +31,53 @@ func TestSystemRoutes(t *testing.T) {
 	code, b = c.do("GET", "/api/v1/heartbeat", nil)
 	require.Equal(t, http.StatusGone, code)
 	jsonEq(t, `{"error":"Unimplemented","message":"The v1 API is deprecated. Please use /v2 apis"}`, b)
-	c.fails(404, "NotFoundError", "no route", "GET", "/api/v2/nope", nil)
-	c.fails(405, "ChromaError", "not allowed", "POST", "/api/v2/heartbeat", "{}")
+}
+
+// TestFallback: unknown /api/v2 paths answer 404 NotFoundError; a path
+// routed for other methods answers 405 ChromaError with the Allow header,
+// naming the method, the path and the allowed methods.
+func TestFallback(t *testing.T) {
+	c := newClient(t, Options{})
+	id := c.create("coll", nil)
+	rec := cols + "/" + id
+	for _, tc := range []struct {
+		method, path string
+		code         int
+		allow        string
+	}{
+		{"GET", "/api/v2/nope", 404, ""},
+		{"DELETE", "/api/v2/tenants/default_tenant/nope", 404, ""},
+		{"GET", rec + "/nope", 404, ""},
+		{"POST", rec + "/nope", 404, ""},
+		{"GET", cols + "/by-id/x/y", 404, ""},
+		{"POST", "/api/v2/heartbeat", 405, "GET, HEAD"},
+		{"DELETE", "/api/v2/heartbeat", 405, "GET, HEAD"},
+		{"GET", "/api/v2/reset", 405, "POST"},
+		{"DELETE", "/api/v2/tenants", 405, "POST"},
+		{"PUT", "/api/v2/tenants/t1", 405, "GET, HEAD, PATCH"},
+		{"GET", rec + "/add", 405, "POST"},
+		{"DELETE", rec + "/query", 405, "POST"},
+		{"POST", rec + "/count", 405, "GET, HEAD"},
+		{"PUT", rec + "/indexing_status", 405, "GET, HEAD"},
+		{"POST", cols + "/by-id/" + id, 405, "GET, HEAD"},
+		{"PATCH", rec, 405, "DELETE, GET, HEAD, PUT"},
+	} {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			code, b := serve(c, newRequest(tc.method, tc.path, "{}"))
+			var e struct{ Error, Message string }
+			require.NoError(t, json.Unmarshal(b, &e), "%s", b)
+			require.Equal(t, tc.code, code, "%s", b)
+			if tc.code == 404 {
+				require.Equal(t, errorBody{"NotFoundError", "no route " + tc.method + " " + tc.path}, errorBody{e.Error, e.Message})
+				return
+			}
+			rec := httptest.NewRecorder()
+			c.mux.ServeHTTP(rec, newRequest(tc.method, tc.path, "{}"))
+			require.Equal(t, tc.allow, rec.Header().Get("Allow"))
+			require.Equal(t, errorBody{"ChromaError", "method " + tc.method + " is not allowed on " + tc.path + " (allowed: " + tc.allow + ")"},
+				errorBody{e.Error, e.Message})
+		})
+	}
 }
 
 func TestSystemOptions(t *testing.T) {
