@@ -555,6 +555,161 @@ describe("errors leave the data unchanged", () => {
   });
 });
 
+describe("bad input is refused with 400 and changes nothing", () => {
+  let coll;
+  let before0;
+  before(async () => {
+    coll = await client.createCollection({
+      name: name("bad"),
+      metadata: { owner: "compat" },
+      configuration: { hnsw: { space: "cosine", ef_search: 40 } },
+      ...noEF,
+    });
+    await coll.add({
+      ids: ["p", "q", "r"],
+      embeddings: [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+      documents: ["one", "two", "three"],
+      metadatas: [{ n: 1 }, { n: 2 }, { n: 3 }],
+    });
+    before0 = await snapshot(coll);
+  });
+
+  // collectionState is what a modify could change, read back from the server.
+  async function collectionState() {
+    const c = await client.getCollection({ name: name("bad") });
+    return { id: c.id, metadata: c.metadata, hnsw: c.configuration.hnsw };
+  }
+
+  test("null inside an embedding", async () => {
+    // Query embeddings travel as JSON lists: the null reaches the server.
+    await rejects(
+      () => coll.query({ queryEmbeddings: [[1, 0, 0], [0, null, 0]] }),
+      ChromaClientError,
+      /query_embeddings\[1\]\[1\] is null: embedding values must be numbers/,
+    );
+    // The client packs add/update/upsert embeddings as float32 base64, which
+    // turns a null into 0 before sending; on the wire the server refuses it.
+    for (const op of ["add", "upsert", "update"]) {
+      const r = await raw("POST", `${base}/${coll.id}/${op}`, { ids: ["p", "s"], embeddings: [[1, 1, 1], [null, 1, 2]] });
+      assert.equal(r.status, 400, `${op}: ${r.text}`);
+      assert.equal(r.json.error, "InvalidArgumentError", r.text);
+      assert.match(r.json.message, /embeddings\[1\]\[0\] \(id "s"\) is null: embedding values must be numbers/);
+    }
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test('document $contains "" and empty filters', async () => {
+    const empty = /"" is an empty pattern, which matches every record with a document/;
+    await rejects(() => coll.delete({ whereDocument: { $contains: "" } }), ChromaClientError, empty);
+    await rejects(() => coll.delete({ whereDocument: { $not_contains: "" } }), ChromaClientError, empty);
+    await rejects(() => coll.delete({ where: { "#document": { $contains: "" } } }), ChromaClientError, empty);
+    await rejects(() => coll.get({ whereDocument: { $contains: "" } }), ChromaClientError, empty);
+    await rejects(
+      () => coll.query({ queryEmbeddings: [[1, 0, 0]], whereDocument: { $contains: "" } }),
+      ChromaClientError,
+      empty,
+    );
+    // The client refuses an empty where itself; on the wire, {} is no filter
+    // in get and query, and a delete with only empty filters is refused.
+    await rejects(() => coll.delete({ where: {} }), ChromaValueError);
+    for (const body of [{ where: {} }, { where_document: {} }, { where: {}, where_document: {} }]) {
+      const r = await raw("POST", `${base}/${coll.id}/delete`, body);
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+      assert.equal(r.json.error, "InvalidArgumentError", r.text);
+      assert.match(r.json.message, /delete needs ids or a non-empty filter/);
+    }
+    const g = await raw("POST", `${base}/${coll.id}/get`, { where: {}, where_document: {}, include: [] });
+    assert.equal(g.status, 200, g.text);
+    assert.deepEqual(sortIds(g.json.ids), ["p", "q", "r"]);
+    const q = await raw("POST", `${base}/${coll.id}/query`, { query_embeddings: [[1, 0, 0]], n_results: 3, where: {}, include: [] });
+    assert.equal(q.status, 200, q.text);
+    assert.equal(q.json.ids[0].length, 3);
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("legacy hnsw:* metadata that would change the index, or of the wrong type", async () => {
+    const state = await collectionState();
+    await rejects(
+      () => coll.modify({ metadata: { "hnsw:space": "l2" } }),
+      ChromaClientError,
+      /hnsw:space is "l2" but the collection's metric is "cosine".*re-index/,
+    );
+    await rejects(
+      () => coll.modify({ name: name("bad2"), metadata: { "hnsw:M": 32 } }),
+      ChromaClientError,
+      /hnsw:M is 32 but the collection's M is 16/,
+    );
+    await rejects(
+      () => coll.modify({ metadata: { "hnsw:construction_ef": 300 } }),
+      ChromaClientError,
+      /hnsw:construction_ef is 300/,
+    );
+    await rejects(
+      () => coll.modify({ metadata: { "hnsw:M": "16" } }),
+      ChromaClientError,
+      /hnsw:M is a string \("16"\), want an integer/,
+    );
+    assert.deepEqual(await collectionState(), state);
+    await rejects(() => client.getCollection({ name: name("bad2") }), ChromaNotFoundError);
+    await rejects(
+      () => client.createCollection({ name: name("badmd"), metadata: { "hnsw:M": "16" }, ...noEF }),
+      ChromaClientError,
+      /hnsw:M is a string \("16"\), want an integer/,
+    );
+    await rejects(() => client.getCollection({ name: name("badmd") }), ChromaNotFoundError);
+    assert.deepEqual(await snapshot(coll), before0);
+
+    // Keys that agree are fine; hnsw:search_ef sets ef_search.
+    await coll.modify({ metadata: { owner: "compat", "hnsw:space": "cosine", "hnsw:search_ef": 64 } });
+    const after = await collectionState();
+    assert.equal(after.hnsw.space, "cosine");
+    assert.equal(after.hnsw.ef_search, 64);
+    assert.deepEqual(after.metadata, { owner: "compat", "hnsw:space": "cosine", "hnsw:search_ef": 64 });
+  });
+
+  test("ids longer than 4096 bytes", async () => {
+    const long = "k".repeat(5000);
+    const tooLong = /\(batch index 1\): id is 5000 bytes long, over the limit of 4096 bytes/;
+    await rejects(() => coll.add({ ids: ["s", long], embeddings: [[1, 1, 0], [0, 1, 1]] }), ChromaClientError, tooLong);
+    await rejects(() => coll.upsert({ ids: ["p", long], embeddings: [[1, 1, 0], [0, 1, 1]] }), ChromaClientError, tooLong);
+    await rejects(() => coll.update({ ids: ["p", long], metadatas: [{ n: 9 }, { n: 9 }] }), ChromaClientError, tooLong);
+    const noRecord = /ids\[1\] is 5000 bytes long, over the limit of 4096 bytes.*no record can have it/;
+    await rejects(() => coll.get({ ids: ["p", long] }), ChromaClientError, noRecord);
+    await rejects(() => coll.query({ queryEmbeddings: [[1, 0, 0]], ids: ["p", long] }), ChromaClientError, noRecord);
+    await rejects(() => coll.delete({ ids: ["p", long] }), ChromaClientError, noRecord);
+    assert.deepEqual(await snapshot(coll), before0);
+    // 4096 bytes is allowed.
+    const longest = "k".repeat(4096);
+    await coll.add({ ids: [longest], embeddings: [[1, 1, 1]] });
+    assert.deepEqual((await coll.get({ ids: [longest], include: [] })).ids, [longest]);
+    await coll.delete({ ids: [longest] });
+    assert.deepEqual(await snapshot(coll), before0);
+  });
+
+  test("unknown routes and wrong methods answer in Chroma's error shape", async () => {
+    for (const [method, path] of [["GET", "/foo"], ["GET", "/sextant/v1/nope"], ["POST", "/api/v2/nope"]]) {
+      const r = await raw(method, path);
+      assert.equal(r.status, 404, `${method} ${path}: ${r.text}`);
+      assert.deepEqual(r.json, { error: "NotFoundError", message: `no route ${method} ${path}` });
+    }
+    for (const [method, path, allow] of [
+      ["POST", "/healthz", "GET, HEAD"],
+      ["DELETE", "/api/v2/heartbeat", "GET, HEAD"],
+      ["DELETE", "/sextant/v1/health", "GET, HEAD"],
+      ["GET", `${new URL(base).pathname}/${coll.id}/add`, "POST"],
+    ]) {
+      const res = await fetch(url.origin + path, { method, headers: auth });
+      const body = await res.json();
+      assert.equal(res.status, 405, `${method} ${path}: ${JSON.stringify(body)}`);
+      assert.equal(res.headers.get("allow"), allow);
+      assert.equal(body.error, "ChromaError");
+      assert.equal(body.message, `method ${method} is not allowed on ${path} (allowed: ${allow})`);
+    }
+    assert.equal((await raw("GET", "/healthz")).text, "ok\n");
+    assert.equal((await raw("GET", "/readyz")).text, "ready\n");
+  });
+});
+
 describe("tenants and databases", () => {
   const admin = new AdminClient(conn);
   const tenant = `${run}_tenant`;
