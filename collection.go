@@ -160,7 +160,7 @@ func (c *Collection) rowLocked() collRow {
 
 // SetEfSearch changes the default ef of queries, durably.
 func (c *Collection) SetEfSearch(ef int) error {
-	if ef == 0 {
+	if ef < 1 || ef > 4096 {
 		return fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, ef)
 	}
 	return c.Modify(ModifyOptions{EfSearch: ef})
