@@ -3,11 +3,14 @@ package sextant
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sextantdb/sextant/internal/engine"
 	"github.com/sextantdb/sextant/internal/errs"
 	"github.com/sextantdb/sextant/internal/filter"
+	"github.com/sextantdb/sextant/internal/monitor"
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
@@ -758,15 +761,71 @@ func (c *Collection) Health() (Health, error) {
 	return e.Health(), nil
 }
 
-// SetAutoEf switches the ef autopilot on or off for this process (the
-// collection's ManualEf config sets the state it opens in).
+// SetAutoEf switches the ef autopilot on or off, durably: the switch is
+// part of the collection's guardrail state, kept across restarts (the
+// collection's ManualEf config sets the state it is created in).
 func (c *Collection) SetAutoEf(on bool) error {
 	e, err := c.engine()
 	if err != nil {
 		return err
 	}
-	e.SetAutoEf(on)
-	return nil
+	return e.SetAutoEf(on)
+}
+
+// OpenFinding is a guardrail finding not resolved yet: what was found, when
+// it was first and last raised, how often, and the write batch that raised
+// it (BatchRef).
+type OpenFinding = monitor.OpenFinding
+
+// BatchRef names a write batch: its index in the collection's log, time,
+// vector count, and first and last ids.
+type BatchRef = monitor.BatchRef
+
+// ResolvedFinding is a guardrail finding that was resolved, with when and
+// how (by evidence, or acknowledged by an operator).
+type ResolvedFinding = monitor.ResolvedFinding
+
+// AcknowledgeOptions say which open findings an operator acknowledges.
+type AcknowledgeOptions struct {
+	Codes []string // finding codes (monitor codes: not_normalized, metric_mismatch, ...)
+	All   bool     // every open finding
+	// ResetBaseline also forgets the drift baselines: after a deliberate
+	// change of embedding model, the next vectors written build new ones
+	// instead of being flagged against the old.
+	ResetBaseline bool
+	By            string // who acknowledges, for the record; default "operator"
+}
+
+// Acknowledge resolves the collection's open findings that opts names,
+// durably, as acknowledged by opts.By, and returns them. An acknowledged
+// metric_mismatch is not raised again until the metric check passes; other
+// findings are raised again by new evidence. A finding is never resolved by
+// a restart: only by evidence (see Health) or by this call.
+func (c *Collection) Acknowledge(ctx context.Context, opts AcknowledgeOptions) ([]ResolvedFinding, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e, err := c.engine()
+	if err != nil {
+		return nil, err
+	}
+	if len(opts.Codes) > 0 && opts.All {
+		return nil, fmt.Errorf("%w: acknowledge names codes or all, not both", ErrInvalidArgument)
+	}
+	if len(opts.Codes) == 0 && !opts.All && !opts.ResetBaseline {
+		return nil, fmt.Errorf("%w: acknowledge needs codes, all or reset_baseline", ErrInvalidArgument)
+	}
+	known := monitor.Codes()
+	for _, code := range opts.Codes {
+		if !slices.Contains(known, code) {
+			return nil, fmt.Errorf("%w: unknown finding code %q (known: %s)", ErrInvalidArgument, code, strings.Join(known, ", "))
+		}
+	}
+	who := opts.By
+	if who == "" {
+		who = "operator"
+	}
+	return e.Acknowledge(opts.Codes, opts.All, opts.ResetBaseline, who)
 }
 
 // MeasureRecall runs n stored vectors as queries against exact search now,

@@ -22,6 +22,7 @@ const (
 	fileRecords = "records"
 	fileGraph   = "graph"
 	filePayload = "payload" // payload indexes
+	fileGuard   = "guardrails"
 )
 
 // startCheckpoint runs a checkpoint in the background unless one runs.
@@ -64,7 +65,8 @@ func (c *Collection) checkpoint() error {
 	}
 	c.mu.RLock()
 	st := &c.mu.state
-	meta := ckptMeta{Version: 1, Dim: st.dim, Slots: st.nextSlot, Seq: st.seq, WALSegment: seg}
+	meta := ckptMeta{Version: 1, Dim: st.dim, Slots: st.nextSlot, Seq: st.seq, WALSegment: seg,
+		Applied: c.applied, Guardrails: true}
 	files := []ckpt.File{{Name: fileRecords, Data: encodeRecords(nil, st)}}
 	vb := make([]byte, 0, int(st.nextSlot)*st.dim*4)
 	for s := uint32(0); s < st.nextSlot; s++ {
@@ -79,6 +81,7 @@ func (c *Collection) checkpoint() error {
 		files = append(files, ckpt.File{Name: fileGraph, Data: st.graph.AppendBinary(nil)})
 	}
 	c.mu.RUnlock()
+	files = append(files, ckpt.File{Name: fileGuard, Data: c.mon.appendAllGuardrails(nil)})
 	c.ckptN++
 	n := c.ckptN
 	c.walBytes = 0
@@ -121,13 +124,9 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		return 0, fmt.Errorf("checkpoint %d of %s: dimension %d, config says %d", m.Checkpoint, dir, meta.Dim, c.cfg.Dim)
 	}
 	c.ckptN = m.Checkpoint
+	c.applied = meta.Applied
 	st := &c.mu.state
 	st.seq = meta.Seq
-	if meta.Dim == 0 {
-		return meta.WALSegment, nil
-	}
-	st.dim = meta.Dim
-	st.vectors = vec.NewSlab(meta.Dim)
 	read := func(name string) ([]byte, error) {
 		b, err := ckpt.ReadFile(fs, dir, m.Checkpoint, name)
 		if err != nil {
@@ -135,6 +134,20 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		}
 		return b, nil
 	}
+	if meta.Guardrails {
+		gb, err := read(fileGuard)
+		if err != nil {
+			return 0, err
+		}
+		if err := c.mon.restoreGuardrails(gb); err != nil {
+			return 0, fmt.Errorf("checkpoint %d of %s: %w", m.Checkpoint, dir, err)
+		}
+	}
+	if meta.Dim == 0 {
+		return meta.WALSegment, nil
+	}
+	st.dim = meta.Dim
+	st.vectors = vec.NewSlab(meta.Dim)
 	vb, err := read(fileVectors)
 	if err != nil {
 		return 0, err
@@ -166,6 +179,11 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		}
 		if _, dup := st.ids[d.rec.id]; dup {
 			return 0, fmt.Errorf("checkpoint %d of %s: id %q appears twice", m.Checkpoint, dir, d.rec.id)
+		}
+		if c.cfg.Metric != vec.Cosine {
+			// The norm of a vector stored as given (checkpoints of the
+			// first format hold 1 there).
+			d.rec.norm = float32(vec.Norm(st.vectors.At(d.slot)))
 		}
 		st.recs[d.slot] = d.rec
 		st.ids[d.rec.id] = d.slot
@@ -211,6 +229,9 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		if st.graph == nil || !st.graph.Contains(s) && !st.graph.Tombstoned(s) {
 			st.free = append(st.free, s)
 		}
+	}
+	if !meta.Guardrails {
+		c.seedBaseline()
 	}
 	return meta.WALSegment, nil
 }

@@ -9,18 +9,30 @@ import (
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
-// The WAL record of one write batch (docs/format/records.md):
+// WAL records (docs/format/records.md). The first byte is the record's
+// kind; kind 1 is the first format's batch (no index, no time), still read:
 //
-//	batch   := version(u8 = 1) count(uvarint) op*
-//	op      := kind(u8) id(str) body
-//	put     := flags(u8: 1 = has document) [doc(str)] meta(map) dim(uvarint) f32*dim
-//	set     := flags(u8: 1 = set document, 2 = set metadata) [doc(str)] [meta(map)]
-//	del     := (empty)
-//	str     := len(uvarint) bytes
+//	record     := kind(u8) body
+//	kind 1     := count(uvarint) op*                              (legacy batch)
+//	kind 2     := index(uvarint) time(varint) count(uvarint) op*   (batch)
+//	kind 3     := index(uvarint) time(varint) section*             (guardrail state)
+//	op         := kind(u8) id(str) body
+//	put        := flags(u8: 1 = has document) [doc(str)] meta(map) dim(uvarint) f32*dim
+//	set        := flags(u8: 1 = set document, 2 = set metadata) [doc(str)] [meta(map)]
+//	del        := (empty)
+//	section    := tag(u8) len(uvarint) bytes      (guardrails.go)
+//	str        := len(uvarint) bytes
 //
-// map is payload.AppendMap's encoding. Vectors are stored as the caller gave
-// them (before normalization), so replay reproduces the same state.
-const batchVersion = 1
+// index is the record's position in the collection's log (1, 2, 3, ... with
+// no gap; the checkpoint records the last one it covers), time the writer's
+// clock in Unix nanoseconds. map is payload.AppendMap's encoding. Vectors are
+// stored as the caller gave them (before normalization), so replay
+// reproduces the same state and the same drift verdicts.
+const (
+	recLegacyBatch = 1
+	recBatch       = 2
+	recGuardrails  = 3
+)
 
 type opKind uint8
 
@@ -45,8 +57,11 @@ func appendStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-func encodeBatch(dst []byte, ops []op) []byte {
-	dst = append(dst, batchVersion)
+// appendBatch appends the WAL record of a write batch.
+func appendBatch(dst []byte, index uint64, at int64, ops []op) []byte {
+	dst = append(dst, recBatch)
+	dst = binary.AppendUvarint(dst, index)
+	dst = binary.AppendVarint(dst, at)
 	dst = binary.AppendUvarint(dst, uint64(len(ops)))
 	for i := range ops {
 		o := &ops[i]
@@ -94,11 +109,52 @@ func encodeBatch(dst []byte, ops []op) []byte {
 	return dst
 }
 
-func decodeBatch(b []byte) ([]op, error) {
+// appendGuardrailRecord appends the WAL record of guardrail state sections.
+func appendGuardrailRecord(dst []byte, index uint64, at int64, sections []byte) []byte {
+	dst = append(dst, recGuardrails)
+	dst = binary.AppendUvarint(dst, index)
+	dst = binary.AppendVarint(dst, at)
+	return append(dst, sections...)
+}
+
+// walRecord is a decoded WAL record.
+type walRecord struct {
+	kind  byte
+	index uint64 // 0 for a legacy batch
+	at    int64  // Unix nanoseconds; 0 for a legacy batch
+	ops   []op   // batches
+	guard []byte // guardrail sections (aliasing the input)
+}
+
+// decodeRecord decodes one WAL record of any kind.
+func decodeRecord(b []byte) (walRecord, error) {
 	r := payload.Reader{B: b}
-	if v := r.Byte(); r.Err == nil && v != batchVersion {
-		return nil, fmt.Errorf("batch version %d, want %d", v, batchVersion)
+	rec := walRecord{kind: r.Byte()}
+	if r.Err != nil {
+		return rec, fmt.Errorf("empty WAL record: %w", payload.ErrCorrupt)
 	}
+	switch rec.kind {
+	case recLegacyBatch:
+	case recBatch, recGuardrails:
+		rec.index = r.Uvarint()
+		rec.at = r.Varint()
+		if r.Err != nil || rec.index == 0 {
+			return rec, fmt.Errorf("WAL record header: %w", payload.ErrCorrupt)
+		}
+	default:
+		return rec, fmt.Errorf("unknown WAL record kind %d", rec.kind)
+	}
+	if rec.kind == recGuardrails {
+		rec.guard = r.B
+		return rec, nil
+	}
+	ops, err := decodeOps(&r)
+	rec.ops = ops
+	return rec, err
+}
+
+// decodeOps decodes the op list of a batch, the rest of r.
+func decodeOps(r *payload.Reader) ([]op, error) {
 	n := r.Uvarint()
 	if r.Err != nil || n > uint64(len(r.B)) {
 		return nil, fmt.Errorf("batch op count: %w", payload.ErrCorrupt)
@@ -156,6 +212,8 @@ type ckptMeta struct {
 	Seq        uint64 `json:"seq"`         // last record sequence number
 	WALSegment int    `json:"wal_segment"` // replay starts at this segment
 	Graph      bool   `json:"graph"`       // a graph file is present
+	Applied    uint64 `json:"applied"`     // index of the last WAL record covered
+	Guardrails bool   `json:"guardrails"`  // a guardrails file is present
 }
 
 func (m ckptMeta) encode() []byte {

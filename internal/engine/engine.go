@@ -87,6 +87,11 @@ type Collection struct {
 	writeMu  sync.Mutex // serializes writers; see doc.go for the lock order
 	walBytes int64      // REQUIRES: writeMu. WAL bytes since the last checkpoint
 	ckptN    uint64     // REQUIRES: writeMu. number of the last checkpoint
+	applied  uint64     // REQUIRES: writeMu. index of the last WAL record appended (or replayed)
+
+	// replaying is true while Open replays the WAL (no other goroutine
+	// runs yet): findings are not logged one by one then.
+	replaying bool
 
 	mu struct {
 		sync.RWMutex
@@ -168,22 +173,55 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	}
 	c.wal = w
 	replayed := 0
-	err = w.Replay(fromSeg, func(rec []byte) error {
-		ops, err := decodeBatch(rec)
+	c.replaying = true
+	err = w.Replay(fromSeg, func(b []byte) error {
+		rec, err := decodeRecord(b)
 		if err != nil {
 			return err
 		}
-		if err := c.checkReplay(ops); err != nil {
-			return err
+		switch {
+		case rec.kind == recLegacyBatch:
+			c.applied++
+		case rec.index != c.applied+1:
+			return fmt.Errorf("WAL record index %d follows %d: records are missing or out of order", rec.index, c.applied)
+		default:
+			c.applied = rec.index
 		}
-		c.apply(ops)
+		if rec.kind == recGuardrails {
+			if err := c.mon.restoreGuardrails(rec.guard); err != nil {
+				return fmt.Errorf("WAL record %d: %w", rec.index, err)
+			}
+		} else {
+			if err := c.checkReplay(rec.ops); err != nil {
+				return err
+			}
+			c.apply(rec.ops)
+			at := time.Unix(0, rec.at)
+			if rec.at == 0 {
+				at = c.mon.opts.Clock()
+			}
+			c.observeWrite(rec.ops, rec.index, at)
+		}
 		replayed++
-		c.walBytes += int64(len(rec))
+		c.walBytes += int64(len(b))
 		return nil
 	})
+	c.replaying = false
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("replay WAL of %s: %w", opts.Dir, err)
+	}
+	c.mon.mu.degraded, c.mon.mu.reason = c.mon.ap.Degraded()
+	c.mon.markSaved(c.mon.opts.Clock())
+	if open := c.mon.ledger.Open(); len(open) > 0 {
+		codes := make([]string, len(open))
+		for i, f := range open {
+			codes[i] = f.Severity.String() + ":" + f.Code
+		}
+		c.log.Warn("collection has open guardrail findings", "findings", codes)
+	}
+	if deg, reason := c.mon.ap.Degraded(); deg {
+		c.log.Warn("collection degraded: recall below target", "reason", reason, "target", c.mon.ap.Target())
 	}
 	c.log.Debug("collection opened", "records", c.mu.live.GetCardinality(), "wal_batches_replayed", replayed)
 	c.bg.Add(1)
@@ -227,9 +265,12 @@ func (c *Collection) Config() Config {
 
 // SetEfSearch changes the default ef of queries (the autopilot's starting
 // point; with auto_ef on it moves from there).
+// The autopilot's new ef is persisted by the monitor loop at once (it is an
+// urgent guardrail change); the caller persists ef_search itself.
 func (c *Collection) SetEfSearch(ef int) {
 	c.efSearch.Store(int64(ef))
 	c.mon.ap.SetEf(ef, c.mon.est.Estimate().Seq, "ef_search set")
+	c.mon.kickPersist()
 }
 
 // Count returns the number of live records.
@@ -278,6 +319,11 @@ func (c *Collection) close(checkpoint bool) error {
 	c.bg.Wait()
 	var err error
 	if checkpoint && c.failed.Load() == nil {
+		// What the monitor changed since its last record goes into the WAL,
+		// and with it into the final checkpoint.
+		if perr := c.persistGuardrails(true); perr != nil {
+			c.log.Error("persist guardrail state", "err", perr)
+		}
 		c.writeMu.Lock()
 		dirty := c.walBytes > 0
 		c.writeMu.Unlock()

@@ -257,26 +257,55 @@ func TestBatchCodecRoundTrip(t *testing.T) {
 		{kind: opSet, id: "b", setMeta: true, meta: nil, setDoc: true, doc: &doc},
 		{kind: opDel, id: "c"},
 	}
-	got, err := decodeBatch(encodeBatch(nil, ops))
+	got, err := decodeRecord(appendBatch(nil, 7, -3, ops))
 	require.NoError(t, err)
-	require.Equal(t, ops, got)
+	require.Equal(t, walRecord{kind: recBatch, index: 7, at: -3, ops: ops}, got)
+
+	// A batch of the first format (kind 1: no index, no time) still reads.
+	legacy := append([]byte{recLegacyBatch}, appendBatch(nil, 1, 0, ops)[3:]...)
+	got, err = decodeRecord(legacy)
+	require.NoError(t, err)
+	require.Equal(t, walRecord{kind: recLegacyBatch, ops: ops}, got)
+
+	g, err := decodeRecord(appendGuardrailRecord(nil, 9, 12345, []byte{1, 2, 3}))
+	require.NoError(t, err)
+	require.Equal(t, walRecord{kind: recGuardrails, index: 9, at: 12345, guard: []byte{1, 2, 3}}, g)
+
+	for _, bad := range [][]byte{{}, {9}, {recBatch, 0, 0, 0}, {recGuardrails}} {
+		_, err := decodeRecord(bad)
+		require.Error(t, err, "% x", bad)
+	}
 }
 
-func FuzzDecodeBatch(f *testing.F) {
+// reencode writes a decoded record back in its own kind.
+func reencode(r walRecord) []byte {
+	switch r.kind {
+	case recGuardrails:
+		return appendGuardrailRecord(nil, r.index, r.at, r.guard)
+	case recLegacyBatch:
+		b := appendBatch(nil, 1, 0, r.ops)
+		return append([]byte{recLegacyBatch}, b[3:]...)
+	}
+	return appendBatch(nil, r.index, r.at, r.ops)
+}
+
+func FuzzDecodeRecord(f *testing.F) {
 	doc := "d"
-	f.Add(encodeBatch(nil, []op{{kind: opPut, id: "a", vec: []float32{1, 2}, doc: &doc, meta: map[string]any{"x": []int64{1, 2}}}}))
-	f.Add(encodeBatch(nil, []op{{kind: opDel, id: "zz"}, {kind: opSet, id: "q", setMeta: true, meta: map[string]any{"a": 1.0}}}))
+	f.Add(appendBatch(nil, 1, 5, []op{{kind: opPut, id: "a", vec: []float32{1, 2}, doc: &doc, meta: map[string]any{"x": []int64{1, 2}}}}))
+	f.Add(appendBatch(nil, 300, -1, []op{{kind: opDel, id: "zz"}, {kind: opSet, id: "q", setMeta: true, meta: map[string]any{"a": 1.0}}}))
+	f.Add(appendGuardrailRecord(nil, 2, 1, []byte{secLedger, 1, 1}))
+	f.Add([]byte{recLegacyBatch, 1, 3, 1, 'x'})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ops, err := decodeBatch(b)
+		r, err := decodeRecord(b)
 		if err != nil {
 			return
 		}
 		// What decodes re-encodes canonically, and that decodes to the same.
-		canon := encodeBatch(nil, ops)
-		ops2, err := decodeBatch(canon)
+		canon := reencode(r)
+		r2, err := decodeRecord(canon)
 		require.NoError(t, err)
-		require.Equal(t, canon, encodeBatch(nil, ops2))
+		require.Equal(t, canon, reencode(r2))
 	})
 }
 

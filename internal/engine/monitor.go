@@ -26,6 +26,7 @@ type MonitorOptions struct {
 	ManualEf     bool          // auto_ef off: the autopilot only reports
 	EfMin, EfMax int           // autopilot bounds; default 10..1024
 	MinSamples   int           // samples at one ef before the autopilot moves; default 200
+	Metric       monitor.MetricOptions
 	Clock        func() time.Time
 }
 
@@ -38,27 +39,28 @@ type sampleJob struct {
 }
 
 type monitorSet struct {
-	opts  MonitorOptions
-	est   *monitor.RecallEstimator
-	samp  *monitor.Sampler
-	ap    *monitor.Autopilot
-	drift *monitor.Drift
-	jobs  chan sampleJob
+	opts   MonitorOptions
+	est    *monitor.RecallEstimator
+	samp   *monitor.Sampler
+	ap     *monitor.Autopilot
+	drift  *monitor.Drift
+	ledger *monitor.Ledger
+	metric *monitor.MetricCheck
+	jobs   chan sampleJob
+	kick   chan struct{} // an urgent guardrail change to persist (buffered 1)
+	rng    *rand.Rand    // the metric check's picks; monitor goroutine only
+
+	// saved is what the last guardrail record covered (guardrails.go).
+	// REQUIRES: Collection.writeMu.
+	saved savedState
 
 	mu struct {
 		sync.Mutex
-		findings map[string]Finding // latest per code
 		degraded bool
 		reason   string
 		plans    map[string]*monitor.Histogram // query seconds by plan
 		build    time.Duration                 // last index build
 	}
-}
-
-// Finding is a drift or health finding with the time it was last seen.
-type Finding struct {
-	monitor.Finding
-	At time.Time `json:"at"`
 }
 
 func newMonitorSet(opts MonitorOptions, ef int, seed uint64) *monitorSet {
@@ -72,31 +74,19 @@ func newMonitorSet(opts MonitorOptions, ef int, seed uint64) *monitorSet {
 			Clock: opts.Clock, Rand: rand.New(rand.NewPCG(seed, 1))}),
 		ap: monitor.NewAutopilot(monitor.AutopilotOptions{Target: opts.RecallTarget, EfMin: opts.EfMin, EfMax: opts.EfMax,
 			Ef: ef, MinSamples: opts.MinSamples, Manual: opts.ManualEf, Clock: opts.Clock}),
-		drift: monitor.NewDrift(monitor.DriftOptions{}),
-		jobs:  make(chan sampleJob, 64),
+		drift:  monitor.NewDrift(monitor.DriftOptions{}),
+		ledger: monitor.NewLedger(monitor.LedgerOptions{}),
+		metric: monitor.NewMetricCheck(opts.Metric),
+		jobs:   make(chan sampleJob, 64),
+		kick:   make(chan struct{}, 1),
+		rng:    rand.New(rand.NewPCG(seed, 3)),
 	}
-	m.mu.findings = map[string]Finding{}
 	m.mu.plans = map[string]*monitor.Histogram{}
 	return m
 }
 
 // queryBounds are the bounds of the per-plan query duration histogram, in seconds.
 var queryBounds = []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
-
-func (m *monitorSet) record(fs []monitor.Finding, log func(monitor.Finding)) {
-	if len(fs) == 0 {
-		return
-	}
-	now := m.opts.Clock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, f := range fs {
-		if _, seen := m.mu.findings[f.Code]; !seen {
-			log(f)
-		}
-		m.mu.findings[f.Code] = Finding{Finding: f, At: now}
-	}
-}
 
 func (m *monitorSet) observeQueryTime(plan string, d time.Duration) {
 	m.mu.Lock()
@@ -110,22 +100,61 @@ func (m *monitorSet) observeQueryTime(plan string, d time.Duration) {
 	m.mu.Unlock()
 }
 
-// observeWrite feeds a written batch (vectors as given) to drift detection.
-func (c *Collection) observeWrite(ops []op) {
+// observeWrite feeds a written batch (vectors as given) to drift detection
+// and the finding ledger. It runs in log order (under writeMu, and during
+// replay with the record's index and time), so that replay reproduces the
+// verdicts of the live writes.
+// REQUIRES: writeMu held, or exclusive access during Open.
+func (c *Collection) observeWrite(ops []op, index uint64, at time.Time) {
 	var raw [][]float32
+	ref := &monitor.BatchRef{Index: index, At: at}
 	for i := range ops {
 		if ops[i].kind == opPut {
 			raw = append(raw, ops[i].vec)
+			if ref.FirstID == "" {
+				ref.FirstID = ops[i].id
+			}
+			ref.LastID = ops[i].id
 		}
 	}
 	if len(raw) == 0 {
 		return
 	}
-	c.mon.record(c.mon.drift.ObserveBatch(raw, c.cfg.Metric), c.logFinding)
+	ref.Vectors = len(raw)
+	c.judge(c.mon.drift.ObserveBatch(raw, c.cfg.Metric), at, ref)
 }
 
-func (c *Collection) logFinding(f monitor.Finding) {
-	c.log.Warn("drift finding", "code", f.Code, "severity", f.Severity.String(), "message", f.Message)
+// judge records a verdict in the ledger: its findings are raised (logged
+// once, when newly open), its clean codes count as evidence that resolves
+// open findings. An urgent change wakes the monitor loop to persist it.
+func (c *Collection) judge(v monitor.Verdict, at time.Time, batch *monitor.BatchRef) {
+	if len(v.Findings) == 0 && len(v.Clean) == 0 {
+		return
+	}
+	l := c.mon.ledger
+	before := l.OpenVersion()
+	for _, f := range v.Findings {
+		if l.Raise(f, at, batch) && !c.replaying {
+			c.log.Warn("guardrail finding", "code", f.Code, "severity", f.Severity.String(), "message", f.Message)
+		}
+	}
+	for _, code := range v.Clean {
+		if r, ok := l.Clean(code, v.Units, at); ok && !c.replaying {
+			c.log.Info("guardrail finding resolved", "code", code, "resolution", r.Resolution,
+				"first_seen", r.FirstSeen, "count", r.Count)
+		}
+	}
+	if l.OpenVersion() != before {
+		c.mon.kickPersist()
+	}
+}
+
+// kickPersist wakes the monitor loop to persist an urgent change.
+func (m *monitorSet) kickPersist() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
 }
 
 // effectiveEf is the ef of a query that gives none.
@@ -149,22 +178,41 @@ func (c *Collection) offerSample(q []float32, k int, f *filter.Filter, res []vec
 }
 
 // monitorLoop re-runs sampled queries exactly, probes with stored vectors
-// when idle, and runs the autopilot.
+// when idle, runs the metric check and the autopilot, and persists the
+// guardrail state (at once for urgent changes, else every persistInterval).
 func (c *Collection) monitorLoop() {
 	defer c.bg.Done()
-	tick := time.NewTicker(max(c.mon.opts.MinInterval, 4*time.Millisecond) / 4)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
 		select {
 		case <-c.closing:
 			return
 		case job := <-c.mon.jobs:
 			c.measure(job)
-		case <-tick.C:
+		case <-timer.C:
 			c.probe()
+		case <-c.mon.kick:
 		}
+		c.metricProbe()
 		c.steer()
+		if err := c.persistGuardrails(false); err != nil {
+			c.log.Error("persist guardrail state", "err", err)
+		}
+		timer.Reset(c.nextWake())
 	}
+}
+
+// nextWake is how long the monitor loop may sleep: a quarter of the idle
+// probe interval (at most maxSleep, so that a collection that grew since is
+// seen), or less while the metric check takes its first samples.
+func (c *Collection) nextWake() time.Duration {
+	const maxSleep = time.Second
+	d := min(max(c.mon.opts.MinInterval, 4*time.Millisecond)/4, maxSleep)
+	c.mu.RLock()
+	live := int(c.mu.live.GetCardinality())
+	c.mu.RUnlock()
+	return max(min(d, c.mon.metric.Until(c.mon.opts.Clock(), live)), time.Millisecond)
 }
 
 // measure re-runs one sampled query exactly and records its recall.
@@ -258,6 +306,9 @@ func (c *Collection) steer() {
 	was := c.mon.mu.degraded
 	c.mon.mu.degraded, c.mon.mu.reason = deg, reason
 	c.mon.mu.Unlock()
+	if c.replaying {
+		return
+	}
 	switch {
 	case deg && !was:
 		c.log.Warn("collection degraded: recall below target", "reason", reason, "target", ap.Target())
@@ -266,9 +317,13 @@ func (c *Collection) steer() {
 	}
 }
 
-// SetAutoEf switches the autopilot on or off. Off, the effective ef stays
-// where it is (or where SetEfSearch puts it) and the monitor only reports.
-func (c *Collection) SetAutoEf(on bool) { c.mon.ap.SetAuto(on) }
+// SetAutoEf switches the autopilot on or off, durably (the switch is part
+// of the guardrail state). Off, the effective ef stays where it is (or where
+// SetEfSearch puts it) and the monitor only reports.
+func (c *Collection) SetAutoEf(on bool) error {
+	c.mon.ap.SetAuto(on)
+	return c.persistGuardrails(true)
+}
 
 // Health is the collection's recall and drift state.
 type Health struct {
@@ -279,7 +334,10 @@ type Health struct {
 	EffectiveEf  int
 	AutoEf       bool
 	EfHistory    []monitor.Change
-	Findings     []Finding
+	Findings     []monitor.OpenFinding     // open, most severe first
+	Resolved     []monitor.ResolvedFinding // resolved recently, oldest first
+	Muted        []string                  // acknowledged codes not raised again until their rule passes
+	Metric       monitor.MetricReport      // the metric check
 	Sampler      monitor.SamplerStats
 	Drift        monitor.DriftStats
 	NormHist     monitor.Histogram
@@ -294,18 +352,16 @@ func (c *Collection) Health() Health {
 	h := Health{
 		Status: "ok", Recall: m.est.Estimate(), Target: m.ap.Target(), EffectiveEf: m.ap.Ef(), AutoEf: m.ap.Auto(),
 		EfHistory: m.ap.History(), Sampler: m.samp.Stats(), Drift: m.drift.Stats(),
+		Findings: m.ledger.Open(), Resolved: m.ledger.Resolved(), Muted: m.ledger.Muted(),
+		Metric:   m.metric.Report(c.cfg.Metric),
 		NormHist: m.drift.NormHistogram(), DistanceHist: m.drift.DistanceHistogram(),
 		QueryHist: map[string]monitor.Histogram{},
 	}
+	if deg, reason := m.ap.Degraded(); deg {
+		h.Status, h.Reason = "degraded", reason
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.mu.degraded {
-		h.Status, h.Reason = "degraded", m.mu.reason
-	}
-	for _, f := range m.mu.findings {
-		h.Findings = append(h.Findings, f)
-	}
-	slices.SortFunc(h.Findings, func(a, b Finding) int { return int(b.Severity) - int(a.Severity) })
 	for p, hist := range m.mu.plans {
 		h.QueryHist[p] = hist.Clone()
 	}

@@ -237,8 +237,12 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if raw == nil {
 		raw = req.Vector
 	}
-	c.mon.record(c.mon.drift.ObserveQuery(raw), c.logFinding)
-	c.mon.record(c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric), c.logFinding)
+	if v := c.mon.drift.ObserveQuery(raw); len(v.Findings)+len(v.Clean) > 0 {
+		c.judge(v, c.mon.opts.Clock(), nil)
+	}
+	if v := c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric); len(v.Findings)+len(v.Clean) > 0 {
+		c.judge(v, c.mon.opts.Clock(), nil)
+	}
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
 	return hits, plan, nil
 }
@@ -273,8 +277,12 @@ func (c *Collection) hitLocked(slot uint32, inc Include) Hit {
 	if inc.Vectors {
 		v := st.vectors.At(slot)
 		out := make([]float32, len(v))
-		for i, x := range v {
-			out[i] = x * r.norm
+		if c.cfg.Metric == vec.Cosine {
+			for i, x := range v {
+				out[i] = x * r.norm
+			}
+		} else {
+			copy(out, v)
 		}
 		h.Vector = out
 	}

@@ -318,15 +318,18 @@ func (c *Collection) write(resolve func() ([]op, error)) error {
 		c.writeMu.Unlock()
 		return err
 	}
-	rec := encodeBatch(nil, ops)
+	at := c.mon.opts.Clock()
+	rec := appendBatch(nil, c.applied+1, at.UnixNano(), ops)
 	pos, err := c.wal.Append(rec)
 	if err != nil {
 		c.fail(err)
 		c.writeMu.Unlock()
 		return fmt.Errorf("write WAL: %w", err)
 	}
+	c.applied++
 	c.walBytes += int64(len(rec))
 	c.apply(ops)
+	c.observeWrite(ops, c.applied, at)
 	needCkpt := c.walBytes >= c.opts.CheckpointBytes
 	c.writeMu.Unlock()
 
@@ -334,7 +337,6 @@ func (c *Collection) write(resolve func() ([]op, error)) error {
 		c.fail(err)
 		return fmt.Errorf("sync WAL: %w", err)
 	}
-	c.observeWrite(ops)
 	c.maybeStartBuild()
 	if needCkpt {
 		c.startCheckpoint()
@@ -372,12 +374,15 @@ func (c *Collection) apply(ops []op) {
 				seq = st.seq
 			}
 			slot := c.allocSlotLocked()
-			norm := float32(1)
+			// norm is the vector's length as given: under cosine the slab
+			// holds it normalized (norm restores it), otherwise as given.
+			var norm float32
 			if c.cfg.Metric == vec.Cosine {
 				dst := st.vectors.At(slot)
 				norm = float32(vec.Normalize(dst, o.vec))
 			} else {
 				copy(st.vectors.At(slot), o.vec)
+				norm = float32(vec.Norm(o.vec))
 			}
 			st.recs[slot] = record{id: o.id, seq: seq, norm: norm, meta: o.meta, doc: o.doc}
 			st.pidx.Add(slot, o.meta, o.doc)

@@ -130,6 +130,7 @@ type Autopilot struct {
 		why      string
 		last     Estimate
 		history  []Change
+		version  uint64 // bumped on every change of ef, auto_ef or degraded
 	}
 }
 
@@ -175,7 +176,18 @@ func (a *Autopilot) Auto() bool {
 func (a *Autopilot) SetAuto(on bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.mu.auto != on {
+		a.mu.version++
+	}
 	a.mu.auto = on
+}
+
+// Version counts the changes of ef, auto_ef and the degraded state: a
+// caller that persists the state compares it with the version it last wrote.
+func (a *Autopilot) Version() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.mu.version
 }
 
 // SetEf forces ef (clamped to the bounds), recording the change; seq is the
@@ -240,6 +252,12 @@ func (a *Autopilot) Update(est Estimate) (newEf int, changed bool, reason string
 	// the target rather than resting up to an interval's width under it.
 	below := est.High < o.Target
 	short := est.Recall < o.Target
+	wasDegraded := a.mu.degraded
+	defer func() {
+		if a.mu.degraded != wasDegraded {
+			a.mu.version++
+		}
+	}()
 	switch {
 	case est.Recall >= o.Target:
 		a.mu.degraded, a.mu.why = false, ""
@@ -295,6 +313,7 @@ func (a *Autopilot) changeLocked(ef int, reason string, est Estimate) {
 	c := Change{At: a.opts.Clock(), From: a.mu.ef, To: ef, Reason: reason, Estimate: est}
 	a.mu.ef = ef
 	a.mu.since = est.Seq
+	a.mu.version++
 	if len(a.mu.history) >= a.opts.History {
 		n := copy(a.mu.history, a.mu.history[1:])
 		a.mu.history = a.mu.history[:n]

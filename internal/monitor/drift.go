@@ -44,6 +44,12 @@ const (
 	CodeResultDistanceHigh    = "result_distance_high"
 )
 
+// Codes lists every finding code, in the doctor's order.
+func Codes() []string {
+	return []string{CodeNotNormalized, CodeNormShift, CodeDirectionShift, CodeMetricMismatch,
+		CodeQueryNormOutlier, CodeQueryDirectionOutlier, CodeResultDistanceHigh}
+}
+
 // Finding is one thing the monitor noticed, with the figures behind it.
 type Finding struct {
 	Severity Severity           `json:"severity"`
@@ -307,9 +313,9 @@ func expectedCos(r float64, n int) float64 {
 // before normalization) against the history, then adds it to the history
 // unless a finding says it departs. Before the history holds MinBaseline
 // vectors it only builds the baseline.
-func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
+func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) Verdict {
 	if len(vectors) == 0 {
-		return nil
+		return Verdict{}
 	}
 	o := &d.opts
 	dim := len(vectors[0])
@@ -340,7 +346,7 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 	}
 	b := int(bw.n)
 	if b == 0 {
-		return nil
+		return Verdict{}
 	}
 
 	d.mu.Lock()
@@ -354,14 +360,19 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 		d.mu.dirSum = make([]float64, dim)
 	}
 	if dim != d.mu.dim {
-		return nil // the engine refuses such a batch; nothing to learn
+		return Verdict{} // the engine refuses such a batch; nothing to learn
 	}
 	var out []Finding
+	var judged []string
 	hn := d.mu.norms.n
 	if int(hn) >= o.MinBaseline {
 		unitShare := float64(d.mu.unit) / hn
 		nonUnitShare := float64(nonUnit) / float64(b)
-		if metric == vec.Cosine && unitShare >= o.UnitHistoryShare && nonUnitShare > o.NonUnitShare {
+		unitRule := metric == vec.Cosine && unitShare >= o.UnitHistoryShare
+		if unitRule {
+			judged = append(judged, CodeNotNormalized)
+		}
+		if unitRule && nonUnitShare > o.NonUnitShare {
 			out = append(out, Finding{
 				Severity: Critical,
 				Code:     CodeNotNormalized,
@@ -373,6 +384,7 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 				},
 			})
 		} else if b >= o.MinBatch {
+			judged = append(judged, CodeNormShift)
 			sd := max(d.mu.norms.std(), o.UnitTolerance*d.mu.norms.mean)
 			shift := math.Abs(bw.mean-d.mu.norms.mean) / sd
 			ks := bh.KS(d.mu.hist)
@@ -398,6 +410,7 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 			r := norm64(d.mu.dirSum) / hn
 			exp := expectedCos(r, b)
 			if r >= 3/math.Sqrt(hn) && exp >= o.MinDirectionSignal {
+				judged = append(judged, CodeDirectionShift)
 				c := cos64(bdir, d.mu.dirSum)
 				if c < o.DirectionCos {
 					out = append(out, Finding{
@@ -414,12 +427,78 @@ func (d *Drift) ObserveBatch(vectors [][]float32, metric vec.Metric) []Finding {
 			}
 		}
 	}
+	v := verdict(out, judged, b)
 	if len(out) > 0 {
 		d.mu.rejected += uint64(b)
-		return out
+		return v
 	}
 	d.absorbLocked(vectors, norms, bdir)
-	return nil
+	return v
+}
+
+// Absorb adds vectors (as given, before normalization) to the history
+// without judging them: it seeds a baseline from data already stored, when
+// no saved baseline exists. The exported norm histogram counts them too.
+func (d *Drift) Absorb(vectors [][]float32) {
+	if len(vectors) == 0 {
+		return
+	}
+	dim := len(vectors[0])
+	norms := make([]float64, len(vectors))
+	bdir := make([]float64, dim)
+	for i, v := range vectors {
+		if len(v) != dim {
+			continue
+		}
+		n := vec.Norm(v)
+		norms[i] = n
+		if n > 0 {
+			for j, x := range v {
+				bdir[j] += float64(x) / n
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.dim == 0 {
+		d.mu.dim = dim
+		d.mu.dirSum = make([]float64, dim)
+	}
+	if dim != d.mu.dim {
+		return
+	}
+	for i, v := range vectors {
+		if len(v) == dim {
+			d.mu.all.Observe(norms[i])
+			d.mu.observed++
+		}
+	}
+	d.absorbLocked(vectors, norms, bdir)
+}
+
+// Verdict is what one observation judged: the findings it raised, and the
+// codes whose rule ran and found nothing (evidence that resolves an open
+// finding of that code; see Ledger). Units is how much was judged: the
+// vectors of a batch, the queries or distances of a closed window.
+type Verdict struct {
+	Findings []Finding
+	Clean    []string
+	Units    int
+}
+
+// verdict builds a Verdict: the judged codes that raised nothing are clean.
+func verdict(found []Finding, judged []string, units int) Verdict {
+	v := Verdict{Findings: found, Units: units}
+	for _, code := range judged {
+		raised := false
+		for _, f := range found {
+			raised = raised || f.Code == code
+		}
+		if !raised {
+			v.Clean = append(v.Clean, code)
+		}
+	}
+	return v
 }
 
 // absorbLocked adds a batch to the history.
@@ -455,14 +534,14 @@ func (d *Drift) absorbLocked(vectors [][]float32, norms []float64, bdir []float6
 // ObserveQuery judges one query vector (before normalization). It returns
 // findings only at the end of each window of QueryWindow queries, when the
 // window's queries do not look like the stored data.
-func (d *Drift) ObserveQuery(q []float32) []Finding {
+func (d *Drift) ObserveQuery(q []float32) Verdict {
 	o := &d.opts
 	n := vec.Norm(q)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	hn := d.mu.norms.n
 	if int(hn) < o.MinBaseline || len(q) != d.mu.dim || n == 0 {
-		return nil
+		return Verdict{}
 	}
 	sd := max(d.mu.norms.std(), o.UnitTolerance*d.mu.norms.mean)
 	if math.Abs(n-d.mu.norms.mean)/sd > o.QuerySigma {
@@ -487,7 +566,7 @@ func (d *Drift) ObserveQuery(q []float32) []Finding {
 	}
 	d.mu.qn++
 	if d.mu.qn < o.QueryWindow {
-		return nil
+		return Verdict{}
 	}
 	var out []Finding
 	w := float64(d.mu.qn)
@@ -513,15 +592,16 @@ func (d *Drift) ObserveQuery(q []float32) []Finding {
 			Figures: map[string]float64{"queries": w, "cosine": c, "expected_cosine": exp, "outlier_share": share, "history_concentration": r},
 		})
 	}
+	units := d.mu.qn
 	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut = 0, 0, 0
 	clear(d.mu.qDirSum)
-	return out
+	return verdict(out, []string{CodeQueryNormOutlier, CodeQueryDirectionOutlier}, units)
 }
 
 // ObserveResultDistances records the distances a query returned. For cosine
 // and ip it returns a finding at the end of each window of ResultWindow
 // distances when more than ResultDistanceShare exceed ResultDistanceMax.
-func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) []Finding {
+func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) Verdict {
 	o := &d.opts
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -538,19 +618,20 @@ func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) []Fin
 		}
 	}
 	if d.mu.rn < o.ResultWindow {
-		return nil
+		return Verdict{}
 	}
 	share := float64(d.mu.rHigh) / float64(d.mu.rn)
 	n := d.mu.rn
 	d.mu.rn, d.mu.rHigh = 0, 0
+	judged := []string{CodeResultDistanceHigh}
 	if share <= o.ResultDistanceShare {
-		return nil
+		return verdict(nil, judged, n)
 	}
-	return []Finding{{
+	return verdict([]Finding{{
 		Severity: Warning,
 		Code:     CodeResultDistanceHigh,
 		Message: fmt.Sprintf("%.1f%% of the last %d returned %v distances exceed %.2f: results are far from the queries (query/data model mismatch, or unnormalized vectors)",
 			100*share, n, metric, o.ResultDistanceMax),
 		Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
-	}}
+	}}, judged, n)
 }

@@ -68,7 +68,7 @@ func shuffled(rng *rand.Rand, base [][]float32) [][]float32 {
 func baseline(t *testing.T, d *Drift, vs [][]float32, b int, metric vec.Metric) {
 	t.Helper()
 	for i := 0; i < len(vs); i += b {
-		require.Empty(t, d.ObserveBatch(vs[i:min(i+b, len(vs))], metric), "batch at %d", i)
+		require.Empty(t, d.ObserveBatch(vs[i:min(i+b, len(vs))], metric).Findings, "batch at %d", i)
 	}
 }
 
@@ -100,7 +100,7 @@ func TestDriftNotNormalized(t *testing.T) {
 		}
 		batch[i] = w
 	}
-	fs := d.ObserveBatch(batch, vec.Cosine)
+	fs := d.ObserveBatch(batch, vec.Cosine).Findings
 	require.Equal(t, []string{CodeNotNormalized}, codes(fs))
 	require.Equal(t, Critical, fs[0].Severity)
 	require.Greater(t, fs[0].Figures["batch_norm_max"], 5.0)
@@ -118,7 +118,7 @@ func TestDriftNotNormalized(t *testing.T) {
 	// but its norms have shifted.
 	d2 := NewDrift(DriftOptions{})
 	baseline(t, d2, vs[:2000], 100, vec.L2)
-	require.Equal(t, []string{CodeNormShift}, codes(d2.ObserveBatch(batch, vec.L2)))
+	require.Equal(t, []string{CodeNormShift}, codes(d2.ObserveBatch(batch, vec.L2).Findings))
 }
 
 func TestDriftDirectionShift(t *testing.T) {
@@ -131,17 +131,17 @@ func TestDriftDirectionShift(t *testing.T) {
 			baseline(t, d, vs[:3000], 100, vec.Cosine)
 			t.Logf("%s concentration %.3f", name, d.Stats().Concentration)
 			rot := randomOrthogonal(newRand(42), ds.Dim)
-			fs := d.ObserveBatch(rotate(rot, vs[3000:3100]), vec.Cosine)
+			fs := d.ObserveBatch(rotate(rot, vs[3000:3100]), vec.Cosine).Findings
 			require.Equal(t, []string{CodeDirectionShift}, codes(fs)) // a rotation keeps norms
 			require.Less(t, fs[0].Figures["cosine"], DefaultDirectionCos)
 			t.Log(fs[0].Message)
 			// Clean batches afterwards are fine.
-			require.Empty(t, d.ObserveBatch(vs[3100:3200], vec.Cosine))
+			require.Empty(t, d.ObserveBatch(vs[3100:3200], vec.Cosine).Findings)
 			// Rotated queries: a window of them is flagged.
 			rq := rotate(rot, ds.Queries[:DefaultQueryWindow])
 			var qf []Finding
 			for _, q := range rq {
-				qf = append(qf, d.ObserveQuery(q)...)
+				qf = append(qf, d.ObserveQuery(q).Findings...)
 			}
 			require.Contains(t, codes(qf), CodeQueryDirectionOutlier)
 		})
@@ -162,7 +162,7 @@ func TestDriftNormShiftGlove(t *testing.T) {
 		}
 		scaled[i] = w
 	}
-	fs := d.ObserveBatch(scaled, vec.Cosine)
+	fs := d.ObserveBatch(scaled, vec.Cosine).Findings
 	require.Equal(t, []string{CodeNormShift}, codes(fs))
 	require.Greater(t, fs[0].Figures["shift_sigma"], 1.0)
 }
@@ -179,11 +179,11 @@ func TestDriftNoFalseAlarms(t *testing.T) {
 			vs := shuffled(newRand(4), ds.Base)
 			d := NewDrift(DriftOptions{})
 			for i := range 200 {
-				fs := d.ObserveBatch(vs[i*tc.batch:(i+1)*tc.batch], vec.Cosine)
+				fs := d.ObserveBatch(vs[i*tc.batch:(i+1)*tc.batch], vec.Cosine).Findings
 				require.Empty(t, fs, "batch %d: %v", i, fs)
 			}
 			for _, q := range ds.Queries {
-				fs := d.ObserveQuery(q)
+				fs := d.ObserveQuery(q).Findings
 				require.Empty(t, fs, "%v", fs)
 			}
 			require.EqualValues(t, 200*tc.batch, d.Stats().Vectors)
@@ -201,7 +201,7 @@ func TestDriftQueryNorm(t *testing.T) {
 		for j, x := range q {
 			w[j] = 7 * x
 		}
-		fs = append(fs, d.ObserveQuery(w)...)
+		fs = append(fs, d.ObserveQuery(w).Findings...)
 	}
 	require.Equal(t, []string{CodeQueryNormOutlier}, codes(fs))
 }
@@ -215,7 +215,7 @@ func TestDriftResultDistances(t *testing.T) {
 		for j := range batch {
 			batch[j] = float32(0.2 + 0.3*rng.Float64())
 		}
-		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine)...)
+		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine).Findings...)
 	}
 	require.Empty(t, fs)
 	for range 200 { // 5% of distances above 1.5
@@ -225,7 +225,7 @@ func TestDriftResultDistances(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			batch[0] = 1.7
 		}
-		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine)...)
+		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine).Findings...)
 	}
 	require.Len(t, fs, 2)
 	require.Equal(t, CodeResultDistanceHigh, fs[0].Code)
@@ -243,7 +243,7 @@ func TestDriftBaselineFirst(t *testing.T) {
 		for i := range b {
 			b[i] = []float32{float32(rng.NormFloat64()) * 10, float32(rng.NormFloat64())}
 		}
-		require.Empty(t, d.ObserveBatch(b, vec.Cosine))
+		require.Empty(t, d.ObserveBatch(b, vec.Cosine).Findings)
 	}
 	d.ResetBaseline()
 	require.Zero(t, d.Stats().Vectors)

@@ -57,6 +57,7 @@ type SamplerStats struct {
 	Offered  uint64        // live queries offered to Sample
 	Live     uint64        // live queries chosen
 	Stored   uint64        // stored-vector probes returned by Tick
+	Other    uint64        // other background checks granted by Reserve (the metric check)
 	Spent    time.Duration // CPU time charged through Done
 	Tokens   time.Duration // CPU time the bucket holds now (negative: in debt)
 	AvgCost  time.Duration // moving average of one exact re-run
@@ -163,6 +164,24 @@ func (s *Sampler) Tick(stored int) (int, bool) {
 	s.mu.lastPick = now
 	s.mu.stats.Stored++
 	return s.opts.Rand.IntN(stored), true
+}
+
+// Reserve grants one other background check (the metric check: a pass over
+// the collection, as costly as an exact re-run) when the budget allows, and
+// reserves its cost; the caller then calls Done with the measured cost. It
+// shares the bucket with Sample and Tick, so that all the monitor's exact
+// work stays within Budget.
+func (s *Sampler) Reserve() bool {
+	now := s.opts.Clock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refillLocked(now)
+	if !s.affordLocked() {
+		return false
+	}
+	s.reserveLocked()
+	s.mu.stats.Other++
+	return true
 }
 
 // affordLocked reports whether the bucket holds one average re-run (or is

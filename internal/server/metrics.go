@@ -72,6 +72,7 @@ type collectionCollector struct {
 	// Recall guardrails (from Collection.Health).
 	recall, recallSamples, recallTarget, effectiveEf, degraded        *prometheus.Desc
 	vectorNorm, resultDistance, buildSeconds, queryDuration, findings *prometheus.Desc
+	metricOverlap, metricSamples, normCV                              *prometheus.Desc
 }
 
 func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collectionCollector {
@@ -119,8 +120,15 @@ func newCollectionCollector(db func() *sextant.DB, log *slog.Logger) *collection
 		queryDuration: prometheus.NewDesc("sextant_query_duration_seconds",
 			"Query duration inside the engine, by plan.", append(slices.Clone(labels), "plan"), nil),
 		findings: prometheus.NewDesc("sextant_drift_findings",
-			"Current drift findings of the collection (1 per code and severity).",
+			"Open guardrail findings of the collection (1 per code and severity); a finding closes only on evidence or acknowledgement.",
 			append(slices.Clone(labels), "code", "severity"), nil),
+		metricOverlap: prometheus.NewDesc("sextant_metric_overlap",
+			"Metric check: share of the collection metric's exact top-k that the exact top-k under another metric holds, over sampled stored vectors (low with varying norms: a wrong metric).",
+			append(slices.Clone(labels), "against"), nil),
+		metricSamples: prometheus.NewDesc("sextant_metric_check_samples",
+			"Stored vectors behind sextant_metric_overlap.", labels, nil),
+		normCV: prometheus.NewDesc("sextant_vector_norm_cv",
+			"Coefficient of variation (std/mean) of the stored vectors' norms, as given, from the metric check.", labels, nil),
 	}
 }
 
@@ -136,7 +144,8 @@ func (c *collectionCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.lastRepairPause
 	ch <- c.building
 	for _, d := range []*prometheus.Desc{c.recall, c.recallSamples, c.recallTarget, c.effectiveEf, c.degraded,
-		c.vectorNorm, c.resultDistance, c.buildSeconds, c.queryDuration, c.findings} {
+		c.vectorNorm, c.resultDistance, c.buildSeconds, c.queryDuration, c.findings,
+		c.metricOverlap, c.metricSamples, c.normCV} {
 		ch <- d
 	}
 }
@@ -227,5 +236,15 @@ func (c *collectionCollector) collectHealth(ch chan<- prometheus.Metric, coll *s
 	}
 	for _, f := range h.Findings {
 		gauge(c.findings, 1, append(slices.Clone(lv), f.Code, f.Severity.String())...)
+	}
+	m := h.Metric
+	gauge(c.metricSamples, float64(m.Samples), lv...)
+	for against, v := range map[string]float64{"cosine": m.Cosine, "l2": m.L2, "ip": m.IP} {
+		if m.Samples > 0 && !math.IsNaN(v) {
+			gauge(c.metricOverlap, v, append(slices.Clone(lv), against)...)
+		}
+	}
+	if m.Norms.Count > 0 {
+		gauge(c.normCV, m.Norms.CV(), lv...)
 	}
 }

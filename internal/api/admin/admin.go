@@ -56,6 +56,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"GET " + prefix + "/health", h.listHealth},
 		{"GET " + collPath + "/health", h.health},
 		{"POST " + collPath + "/health/measure", h.measure},
+		{"POST " + collPath + "/health/acknowledge", h.acknowledge},
 		{"PUT " + collPath + "/auto_ef", h.autoEf},
 		{"POST " + collPath + "/explain", h.explain},
 	}
@@ -172,13 +173,93 @@ type EfChange struct {
 	Reason string    `json:"reason"`
 }
 
-// Finding is a drift or health finding.
+// Finding is an open guardrail finding: what was found (the latest
+// figures), when it was first and last raised and how often, the write
+// batch that first (and last) raised it, and the evidence gathered since.
 type Finding struct {
-	Severity string             `json:"severity"`
-	Code     string             `json:"code"`
-	Message  string             `json:"message"`
-	Figures  map[string]float64 `json:"figures"`
-	At       time.Time          `json:"at"`
+	Severity  string             `json:"severity"`
+	Code      string             `json:"code"`
+	Message   string             `json:"message"`
+	Figures   map[string]float64 `json:"figures"`
+	At        time.Time          `json:"at"` // = last_seen
+	FirstSeen time.Time          `json:"first_seen"`
+	LastSeen  time.Time          `json:"last_seen"`
+	Count     int                `json:"count"`
+	Batch     *Batch             `json:"batch"`      // null unless a write batch raised it
+	LastBatch *Batch             `json:"last_batch"` // the latest batch that raised it
+	// Evidence judged within bounds since last_seen, toward resolving it.
+	EvidenceUnits        int `json:"evidence_units"`
+	EvidenceObservations int `json:"evidence_observations"`
+}
+
+// Batch names a write batch: its index in the collection's log, when it was
+// written, its vector count and first/last ids.
+type Batch struct {
+	Index   uint64    `json:"index"`
+	At      time.Time `json:"at"`
+	Vectors int       `json:"vectors"`
+	FirstID string    `json:"first_id"`
+	LastID  string    `json:"last_id"`
+}
+
+// ResolvedFinding is a finding resolved by evidence or acknowledged.
+type ResolvedFinding struct {
+	Finding
+	ResolvedAt time.Time `json:"resolved_at"`
+	Resolution string    `json:"resolution"`
+}
+
+// MetricCheck is the metric check: the overlap of the collection metric's
+// exact top-k with the other metrics' on stored vectors, the norms, the sign
+// make-up, and the verdict.
+type MetricCheck struct {
+	Samples       int      `json:"samples"`
+	K             int      `json:"k"`
+	Overlap       Overlaps `json:"overlap"`
+	NormCV        float64  `json:"norm_cv"`
+	NormMean      float64  `json:"norm_mean"`
+	NormMin       float64  `json:"norm_min"`
+	NormMax       float64  `json:"norm_max"`
+	NegativeShare float64  `json:"negative_share"`
+	// Verdict: pending (too few samples), ok, or "mismatch: made for X".
+	Verdict   string     `json:"verdict"`
+	Suggested string     `json:"suggested"`
+	At        *time.Time `json:"at"`
+}
+
+// Overlaps are top-k overlaps with each other metric (null: the
+// collection's own, or not measured yet).
+type Overlaps struct {
+	Cosine *float64 `json:"cosine"`
+	L2     *float64 `json:"l2"`
+	IP     *float64 `json:"ip"`
+}
+
+func finite(f float64) *float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil
+	}
+	return &f
+}
+
+func batchOf(b *sextant.BatchRef) *Batch {
+	if b == nil {
+		return nil
+	}
+	return &Batch{Index: b.Index, At: b.At, Vectors: b.Vectors, FirstID: b.FirstID, LastID: b.LastID}
+}
+
+func findingOf(f sextant.OpenFinding) Finding {
+	figs := map[string]float64{}
+	for k, v := range f.Figures {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			figs[k] = v
+		}
+	}
+	return Finding{Severity: f.Severity.String(), Code: f.Code, Message: f.Message, Figures: figs,
+		At: f.LastSeen, FirstSeen: f.FirstSeen, LastSeen: f.LastSeen, Count: f.Count,
+		Batch: batchOf(f.Batch), LastBatch: batchOf(f.LastBatch),
+		EvidenceUnits: f.EvidenceUnits, EvidenceObservations: f.EvidenceObs}
 }
 
 // Index describes the collection's index.
@@ -248,7 +329,13 @@ type Health struct {
 	AutoEf      bool       `json:"auto_ef"`
 	EfHistory   []EfChange `json:"ef_history"`
 	Findings    []Finding  `json:"findings"`
-	Index       Index      `json:"index"`
+	// Resolved: findings resolved recently (by evidence or acknowledged),
+	// oldest first. Muted: acknowledged codes not raised again until their
+	// rule passes.
+	Resolved    []ResolvedFinding `json:"resolved_findings"`
+	Muted       []string          `json:"muted"`
+	MetricCheck MetricCheck       `json:"metric_check"`
+	Index       Index             `json:"index"`
 	WALBytes    int64      `json:"wal_bytes"`
 	Checkpoints int64      `json:"checkpoints"`
 	Memory      Memory     `json:"memory"`
@@ -282,7 +369,7 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 			Unfiltered: interval(e.Unfiltered.Recall, e.Unfiltered.Samples, e.Unfiltered.Low, e.Unfiltered.High),
 		},
 		Target: eh.Target, EffectiveEf: eh.EffectiveEf, AutoEf: eh.AutoEf,
-		EfHistory: []EfChange{}, Findings: []Finding{},
+		EfHistory: []EfChange{}, Findings: []Finding{}, Resolved: []ResolvedFinding{}, Muted: []string{},
 		Index: Index{Mode: st.Mode, Live: st.Live, Slots: st.Slots, Tombstones: st.Tombstones,
 			Unindexed: st.Unindexed, BuildSeconds: eh.BuildSeconds,
 			Repairs: st.Repairs, LastRepairSeconds: st.LastRepairSecs, LastRepairPauseSeconds: st.LastRepairPauseSecs},
@@ -314,14 +401,23 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 		h.EfHistory = append(h.EfHistory, EfChange{At: ch.At, From: ch.From, To: ch.To, Reason: ch.Reason})
 	}
 	for _, f := range eh.Findings {
-		figs := map[string]float64{}
-		for k, v := range f.Figures {
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				figs[k] = v
-			}
-		}
-		h.Findings = append(h.Findings, Finding{Severity: f.Severity.String(), Code: f.Code, Message: f.Message,
-			Figures: figs, At: f.At})
+		h.Findings = append(h.Findings, findingOf(f))
+	}
+	for _, r := range eh.Resolved {
+		h.Resolved = append(h.Resolved, ResolvedFinding{Finding: findingOf(r.OpenFinding), ResolvedAt: r.ResolvedAt, Resolution: r.Resolution})
+	}
+	h.Muted = append(h.Muted, eh.Muted...)
+	m := eh.Metric
+	h.MetricCheck = MetricCheck{Samples: m.Samples, K: m.K,
+		Overlap: Overlaps{Cosine: finite(m.Cosine), L2: finite(m.L2), IP: finite(m.IP)},
+		NormCV:  m.Norms.CV(), NormMean: m.Norms.Mean, NormMin: m.Norms.Min, NormMax: m.Norms.Max,
+		NegativeShare: m.NegativeShare, Verdict: m.Verdict, Suggested: m.Suggested}
+	if m.Norms.Count == 0 {
+		h.MetricCheck.NormMin, h.MetricCheck.NormMax = 0, 0
+	}
+	if !m.At.IsZero() {
+		at := m.At
+		h.MetricCheck.At = &at
 	}
 	return h, nil
 }
@@ -364,6 +460,55 @@ func (h *Handler) measure(w http.ResponseWriter, r *http.Request) error {
 	}
 	eh, err := c.MeasureRecall(r.Context(), req.N)
 	return writeHealth(w, c, eh, err)
+}
+
+// AcknowledgeRequest is the body of POST .../health/acknowledge.
+type AcknowledgeRequest struct {
+	Codes []string `json:"codes"` // the finding codes to acknowledge; with all, omitted
+	All   bool     `json:"all"`   // every open finding
+	// ResetBaseline also forgets the drift baselines (after a deliberate
+	// change of embedding model).
+	ResetBaseline bool   `json:"reset_baseline"`
+	By            string `json:"by"` // who acknowledges, for the record (default "operator")
+}
+
+// AcknowledgeResponse lists what was acknowledged, and the health after.
+type AcknowledgeResponse struct {
+	Acknowledged []ResolvedFinding `json:"acknowledged"`
+	Health       Health            `json:"health"`
+}
+
+func (h *Handler) acknowledge(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	var req AcknowledgeRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if len(req.Codes) == 0 && !req.All && !req.ResetBaseline {
+		return badRequest(`body must name the findings: {"codes": ["not_normalized", ...]} or {"all": true} (and/or "reset_baseline": true)`)
+	}
+	res, err := c.Acknowledge(r.Context(), sextant.AcknowledgeOptions{Codes: req.Codes, All: req.All,
+		ResetBaseline: req.ResetBaseline, By: req.By})
+	if err != nil {
+		return err
+	}
+	eh, err := c.Health()
+	if err != nil {
+		return err
+	}
+	doc, err := healthOf(c, eh)
+	if err != nil {
+		return err
+	}
+	out := AcknowledgeResponse{Acknowledged: []ResolvedFinding{}, Health: doc}
+	for _, f := range res {
+		out.Acknowledged = append(out.Acknowledged, ResolvedFinding{Finding: findingOf(f.OpenFinding), ResolvedAt: f.ResolvedAt, Resolution: f.Resolution})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
 }
 
 func (h *Handler) autoEf(w http.ResponseWriter, r *http.Request) error {
