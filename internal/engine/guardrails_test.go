@@ -20,7 +20,7 @@ import (
 // testClock is the real clock plus an offset the test moves forward.
 type testClock struct{ off atomic.Int64 }
 
-func (c *testClock) now() time.Time           { return time.Now().Add(time.Duration(c.off.Load())) }
+func (c *testClock) now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
 func (c *testClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 const guardDim = 16
@@ -150,8 +150,10 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 				clk.advance(time.Minute)
 				putAll(t, c, "turned", concentrated(rng, 100, 3, func() float64 { return 5 + 0.15*rng.NormFloat64() }))
 			},
-			want:  []string{"warning:direction_shift", "warning:norm_shift"},
-			clean: func(rng *rand.Rand) [][]float32 { return concentrated(rng, 100, 0, func() float64 { return 5 + 0.15*rng.NormFloat64() }) },
+			want: []string{"warning:direction_shift", "warning:norm_shift"},
+			clean: func(rng *rand.Rand) [][]float32 {
+				return concentrated(rng, 100, 0, func() float64 { return 5 + 0.15*rng.NormFloat64() })
+			},
 		},
 		{
 			name: "ip", metric: vec.IP,
@@ -160,8 +162,10 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 					return slices.Contains(openCodes(c.Health()), "critical:metric_mismatch")
 				}, 20*time.Second, 5*time.Millisecond, "%+v", c.Health().Metric)
 			},
-			want:  []string{"critical:metric_mismatch"},
-			clean: func(rng *rand.Rand) [][]float32 { return concentrated(rng, 100, 0, func() float64 { return 1 + 3*rng.Float64() }) },
+			want: []string{"critical:metric_mismatch"},
+			clean: func(rng *rand.Rand) [][]float32 {
+				return concentrated(rng, 100, 0, func() float64 { return 1 + 3*rng.Float64() })
+			},
 		},
 	}
 	for _, tc := range cases {
@@ -336,5 +340,3 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	putAll(t, c, "bad", concentrated(rng, 30, 0, func() float64 { return 2 }))
 	require.Equal(t, []string{"critical:not_normalized"}, openCodes(c.Health()))
 }
-
-

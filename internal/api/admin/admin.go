@@ -336,12 +336,12 @@ type Health struct {
 	Muted       []string          `json:"muted"`
 	MetricCheck MetricCheck       `json:"metric_check"`
 	Index       Index             `json:"index"`
-	WALBytes    int64      `json:"wal_bytes"`
-	Checkpoints int64      `json:"checkpoints"`
-	Memory      Memory     `json:"memory"`
-	Config      Config     `json:"config"`
-	Norms       Norms      `json:"norms"`
-	Sampler     Sampler    `json:"sampler"`
+	WALBytes    int64             `json:"wal_bytes"`
+	Checkpoints int64             `json:"checkpoints"`
+	Memory      Memory            `json:"memory"`
+	Config      Config            `json:"config"`
+	Norms       Norms             `json:"norms"`
+	Sampler     Sampler           `json:"sampler"`
 }
 
 func interval(recall float64, samples int, low, high float64) Interval {
