@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sextantdb/sextant/internal/engine"
 	"github.com/sextantdb/sextant/internal/errs"
@@ -89,7 +90,8 @@ func (in Include) engine() engine.Include {
 type Collection struct {
 	db      *DB
 	id      string
-	cfg     CollectionConfig // as created; Dimension and EfSearch live in eng
+	pin     atomic.Pointer[ModelPin] // the pin, for checkModel (also in cfg, under db.mu)
+	cfg     CollectionConfig         // as created; Dimension and EfSearch live in eng
 	eng     *engine.Collection
 	openErr error
 
@@ -139,7 +141,59 @@ func (c *Collection) configLocked() CollectionConfig {
 		cfg.Dimension = ec.Dim
 		cfg.EfSearch = ec.EfSearch
 	}
+	if !cfg.EmbeddingModel.IsZero() && cfg.EmbeddingModel.Dimension == 0 {
+		cfg.EmbeddingModel.Dimension = cfg.Dimension
+	}
 	return cfg
+}
+
+// setPinLocked pins the collection to p (ef: the Chroma embedding function
+// to echo, "" to keep the stored one), durably.
+// REQUIRES: db.mu held exclusively.
+func (c *Collection) setPinLocked(p ModelPin, ef string) error {
+	if p.Dimension != 0 {
+		if dim := c.configLocked().Dimension; dim != 0 && dim != p.Dimension {
+			return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, p.String(), p.Dimension, dim)
+		}
+	}
+	old, oldEF := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction
+	c.cfg.EmbeddingModel = p
+	if ef != "" {
+		c.cfg.EmbeddingFunction = ef
+	}
+	if err := c.db.writeCatalogLocked(); err != nil {
+		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction = old, oldEF
+		return err
+	}
+	pc := p
+	c.pin.Store(&pc)
+	return nil
+}
+
+// SetEmbeddingModel pins the collection to model p, durably. A collection
+// pinned to another model keeps its pin unless replace is set
+// (ErrModelMismatch): replacing a pin does not re-embed anything, so do it
+// once the vectors come from the new model (a later release drives this
+// through an online re-index).
+func (c *Collection) SetEmbeddingModel(p ModelPin, replace bool) error {
+	if err := p.validate(); err != nil {
+		return err
+	}
+	if _, err := c.engine(); err != nil {
+		return err
+	}
+	c.db.mu.Lock()
+	defer c.db.mu.Unlock()
+	cur := c.configLocked().EmbeddingModel
+	if !cur.IsZero() && !replace && (cur.Name != p.Name || cur.Version != p.Version ||
+		p.Dimension != 0 && p.Dimension != cur.Dimension) {
+		return fmt.Errorf("%w: the collection is pinned to embedding model %q; replacing the pin with %q must be asked for (replace)",
+			ErrModelMismatch, cur.String(), p.String())
+	}
+	if !cur.IsZero() && cur != p {
+		c.db.opts.Logger.Warn("embedding model pin replaced", "collection", c.cat.name, "from", cur.String(), "to", p.String())
+	}
+	return c.setPinLocked(p, "")
 }
 
 // rowLocked returns the catalog row of c.
@@ -149,7 +203,8 @@ func (c *Collection) rowLocked() collRow {
 	row := collRow{
 		ID: c.id, Name: c.cat.name, Tenant: c.cat.tenant, Database: c.cat.database,
 		Dimension: cfg.Dimension, Metric: string(cfg.Metric), M: cfg.M, EfConstruction: cfg.EfConstruction,
-		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel, ExactThreshold: cfg.ExactThreshold,
+		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel.String(), ModelDimension: cfg.EmbeddingModel.Dimension,
+		EmbeddingFunction: cfg.EmbeddingFunction, ExactThreshold: cfg.ExactThreshold,
 		UnindexedKeys: cfg.UnindexedKeys, RecallTarget: cfg.RecallTarget, ManualEf: cfg.ManualEf,
 	}
 	if c.eng != nil {
@@ -192,6 +247,11 @@ type ModifyOptions struct {
 	Metadata Metadata
 	// EfSearch sets the default ef of queries, in [1, 4096]; 0 keeps it.
 	EfSearch int
+	// EmbeddingFunction is Chroma's embedding_function configuration
+	// (JSON). With a model_name, it pins an unpinned collection as the
+	// embedding_model metadata key does; against a pin it must name the
+	// pinned model (ErrModelMismatch: changing a pin is SetEmbeddingModel).
+	EmbeddingFunction string
 }
 
 // Modify renames the collection, replaces its metadata and changes its
@@ -229,6 +289,20 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 	if ef < 0 || ef > 4096 {
 		return fmt.Errorf("%w: ef_search %d out of range [1, 4096]", ErrInvalidArgument, ef)
 	}
+	var pin ModelPin
+	{
+		fromMeta, err := pinFromMetadata(opts.Metadata)
+		if err != nil {
+			return err
+		}
+		fromEF, err := PinFromEmbeddingFunction(opts.EmbeddingFunction)
+		if err != nil {
+			return err
+		}
+		if pin, err = resolvePin(fromMeta, fromEF); err != nil {
+			return err
+		}
+	}
 	e, err := c.engine()
 	if err != nil {
 		return err
@@ -245,7 +319,27 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 			return fmt.Errorf("%w: collection %q", ErrAlreadyExists, opts.Name)
 		}
 	}
+	cur := c.configLocked()
+	setPin := false
+	if !pin.IsZero() {
+		if cur.EmbeddingModel.IsZero() {
+			if pin.Dimension != 0 && cur.Dimension != 0 && pin.Dimension != cur.Dimension {
+				return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, pin.String(), pin.Dimension, cur.Dimension)
+			}
+			setPin = true
+		} else if err := cur.EmbeddingModel.accepts(pin); err != nil {
+			return fmt.Errorf("%w (changing a collection's pinned embedding model is an explicit operation: "+
+				"PUT /sextant/v1/.../collections/{name}/embedding_model with \"replace\": true, or SetEmbeddingModel)", err)
+		}
+	}
 	oldName, oldMeta, oldEf := c.cat.name, c.cat.metadata, e.Config().EfSearch
+	oldPin, oldEF := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction
+	if setPin {
+		c.cfg.EmbeddingModel = pin
+		if opts.EmbeddingFunction != "" {
+			c.cfg.EmbeddingFunction = opts.EmbeddingFunction
+		}
+	}
 	if opts.Name != "" {
 		c.cat.name = opts.Name
 	}
@@ -257,10 +351,14 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 	}
 	if err := db.writeCatalogLocked(); err != nil {
 		c.cat.name, c.cat.metadata = oldName, oldMeta
+		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction = oldPin, oldEF
 		if ef != 0 {
 			e.SetEfSearch(oldEf)
 		}
 		return err
+	}
+	if setPin {
+		c.pin.Store(&pin)
 	}
 	return nil
 }
@@ -354,6 +452,9 @@ func (c *Collection) preparePuts(ctx context.Context, recs []Record) (*engine.Co
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.checkModel(ctx); err != nil {
+		return nil, nil, err
+	}
 	puts, err := toPuts(recs)
 	if err != nil {
 		return nil, nil, err
@@ -399,6 +500,9 @@ func (c *Collection) prepareUpdates(ctx context.Context, recs []UpdateRecord) (*
 	}
 	e, err := c.engine()
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.checkModel(ctx); err != nil {
 		return nil, nil, err
 	}
 	ups := make([]engine.Update, len(recs))
@@ -604,6 +708,9 @@ var hitPool sync.Pool
 func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult, error) {
 	e, err := c.engine()
 	if err != nil {
+		return nil, err
+	}
+	if err := c.checkModel(ctx); err != nil {
 		return nil, err
 	}
 	k := opts.K

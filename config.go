@@ -39,9 +39,17 @@ type CollectionConfig struct {
 	M              int    // HNSW neighbours per node; default 16
 	EfConstruction int    // default 100
 	EfSearch       int    // default 100
-	// EmbeddingModel pins the model that produced the vectors (name and
-	// version), so a client on another model version is noticed.
-	EmbeddingModel string
+	// EmbeddingModel pins the model that produced the vectors (name,
+	// optional version, dimension): a request that declares another model
+	// (WithEmbeddingModel, or the HTTP header x-sextant-embedding-model) is
+	// refused with ErrModelMismatch. It may also be given as the metadata key
+	// embedding_model ("NAME[@VERSION]") or through Chroma's
+	// embedding_function configuration (its config.model_name); all that are
+	// given must agree. Changing it is an explicit SetEmbeddingModel.
+	EmbeddingModel ModelPin
+	// EmbeddingFunction is Chroma's embedding_function configuration (JSON),
+	// kept as given so that it is echoed back to Chroma clients.
+	EmbeddingFunction string
 	// ExactThreshold overrides Options.ExactThreshold for this collection.
 	ExactThreshold int
 	// RecallTarget is the recall@k the collection holds (default 0.95): the
@@ -108,7 +116,37 @@ func (c CollectionConfig) resolve(dbThreshold int) (CollectionConfig, error) {
 		return c, fmt.Errorf("%w: collection metadata: %v", ErrInvalidMetadata, err)
 	}
 	c.Metadata = md
+	pin, err := c.wantPin()
+	if err != nil {
+		return c, err
+	}
+	if pin.Dimension != 0 {
+		if c.Dimension != 0 && c.Dimension != pin.Dimension {
+			return c, fmt.Errorf("%w: dimension %d, but the embedding model %q has dimension %d", ErrInvalidArgument, c.Dimension, pin.String(), pin.Dimension)
+		}
+		c.Dimension = pin.Dimension
+	}
+	c.EmbeddingModel = pin
 	return c, nil
+}
+
+// wantPin is the pin a caller's config gives, from the Go field, the
+// metadata key and Chroma's embedding function together.
+func (c CollectionConfig) wantPin() (ModelPin, error) {
+	if !c.EmbeddingModel.IsZero() {
+		if err := c.EmbeddingModel.validate(); err != nil {
+			return ModelPin{}, err
+		}
+	}
+	fromMeta, err := pinFromMetadata(c.Metadata)
+	if err != nil {
+		return ModelPin{}, err
+	}
+	fromEF, err := PinFromEmbeddingFunction(c.EmbeddingFunction)
+	if err != nil {
+		return ModelPin{}, err
+	}
+	return resolvePin(c.EmbeddingModel, fromMeta, fromEF)
 }
 
 // Chroma's legacy collection metadata keys for the HNSW settings.
@@ -265,9 +303,6 @@ func (c CollectionConfig) conflict(want CollectionConfig) error {
 	}
 	if w.EfConstruction != 0 && w.EfConstruction != c.EfConstruction {
 		diffs = append(diffs, fmt.Sprintf("ef_construction %d (stored %d)", w.EfConstruction, c.EfConstruction))
-	}
-	if w.EmbeddingModel != "" && w.EmbeddingModel != c.EmbeddingModel {
-		diffs = append(diffs, fmt.Sprintf("embedding model %q (stored %q)", w.EmbeddingModel, c.EmbeddingModel))
 	}
 	if len(diffs) > 0 {
 		return fmt.Errorf("%w: %v", ErrConfigConflict, diffs)

@@ -87,8 +87,19 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		if c.openErr != nil {
 			return nil, false, c.openErr
 		}
-		if err := c.configLocked().conflict(want); err != nil {
+		stored := c.configLocked()
+		if err := stored.EmbeddingModel.accepts(resolved.EmbeddingModel); err != nil {
 			return nil, false, fmt.Errorf("collection %q: %w", name, err)
+		}
+		if err := stored.conflict(want); err != nil {
+			return nil, false, fmt.Errorf("collection %q: %w", name, err)
+		}
+		if stored.EmbeddingModel.IsZero() && !resolved.EmbeddingModel.IsZero() {
+			// The caller declares the model of an unpinned collection: pin it.
+			if err := c.setPinLocked(resolved.EmbeddingModel, resolved.EmbeddingFunction); err != nil {
+				return nil, false, err
+			}
+			db.opts.Logger.Info("embedding model pinned by get-or-create", "collection", name, "model", resolved.EmbeddingModel.String())
 		}
 		return c, false, nil
 	}
@@ -96,7 +107,8 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		ID: newUUID(), Name: name, Tenant: d.s.tenant, Database: d.s.database,
 		Dimension: resolved.Dimension, Metric: string(resolved.Metric), M: resolved.M,
 		EfConstruction: resolved.EfConstruction, EfSearch: resolved.EfSearch,
-		EmbeddingModel: resolved.EmbeddingModel, ExactThreshold: resolved.ExactThreshold,
+		EmbeddingModel: resolved.EmbeddingModel.String(), ModelDimension: resolved.EmbeddingModel.Dimension,
+		EmbeddingFunction: resolved.EmbeddingFunction, ExactThreshold: resolved.ExactThreshold,
 		UnindexedKeys: resolved.UnindexedKeys, RecallTarget: resolved.RecallTarget, ManualEf: resolved.ManualEf,
 	}
 	if resolved.Metadata != nil {

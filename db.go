@@ -57,21 +57,25 @@ type databaseRow struct {
 }
 
 type collRow struct {
-	ID             string   `json:"id"`
-	Name           string   `json:"name"`
-	Tenant         string   `json:"tenant"`
-	Database       string   `json:"database"`
-	Dimension      int      `json:"dimension,omitempty"`
-	Metric         string   `json:"metric"`
-	M              int      `json:"m"`
-	EfConstruction int      `json:"ef_construction"`
-	EfSearch       int      `json:"ef_search"`
-	EmbeddingModel string   `json:"embedding_model,omitempty"`
-	ExactThreshold int      `json:"exact_threshold"`
-	UnindexedKeys  []string `json:"unindexed_keys,omitempty"`
-	RecallTarget   float64  `json:"recall_target,omitempty"`
-	ManualEf       bool     `json:"manual_ef,omitempty"`
-	Metadata       []byte   `json:"metadata,omitempty"` // payload encoding
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Tenant         string `json:"tenant"`
+	Database       string `json:"database"`
+	Dimension      int    `json:"dimension,omitempty"`
+	Metric         string `json:"metric"`
+	M              int    `json:"m"`
+	EfConstruction int    `json:"ef_construction"`
+	EfSearch       int    `json:"ef_search"`
+	// EmbeddingModel is the pin, NAME[@VERSION] (the first format kept
+	// Chroma's embedding function JSON here; openCollection moves it).
+	EmbeddingModel    string   `json:"embedding_model,omitempty"`
+	ModelDimension    int      `json:"embedding_model_dimension,omitempty"`
+	EmbeddingFunction string   `json:"embedding_function,omitempty"`
+	ExactThreshold    int      `json:"exact_threshold"`
+	UnindexedKeys     []string `json:"unindexed_keys,omitempty"`
+	RecallTarget      float64  `json:"recall_target,omitempty"`
+	ManualEf          bool     `json:"manual_ef,omitempty"`
+	Metadata          []byte   `json:"metadata,omitempty"` // payload encoding
 }
 
 // Open opens the database in dir, creating it if needed. Every collection
@@ -200,6 +204,36 @@ func (db *DB) writeCatalogLocked() error {
 	return db.writeCatalogRows(cat)
 }
 
+// rowPin reads a catalog row's pin, moving an embedding function that the
+// first format kept in embedding_model to cfg.EmbeddingFunction.
+func (db *DB) rowPin(row collRow, cfg *CollectionConfig) ModelPin {
+	s := row.EmbeddingModel
+	var pin ModelPin
+	switch {
+	case s == "":
+	case strings.HasPrefix(s, "{"):
+		cfg.EmbeddingFunction = s
+		p, err := PinFromEmbeddingFunction(s)
+		if err != nil {
+			db.opts.Logger.Warn("catalog: collection's embedding function has no usable model", "collection", row.Name, "err", err)
+		}
+		pin = p
+	default:
+		p, err := ParseModelPin(s)
+		if err != nil {
+			p = ModelPin{Name: s} // written by the first format's Go API: keep it as given
+		}
+		pin = p
+	}
+	if pin.Dimension == 0 {
+		pin.Dimension = row.ModelDimension
+	}
+	if pin.IsZero() {
+		return ModelPin{}
+	}
+	return pin
+}
+
 func (db *DB) collDir(id string) string { return path.Join(db.dir, "collections", id) }
 
 func (db *DB) openCollection(row collRow) (*Collection, error) {
@@ -215,8 +249,13 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 	c.cat.name, c.cat.tenant, c.cat.database = row.Name, row.Tenant, row.Database
 	c.cfg = CollectionConfig{
 		Dimension: row.Dimension, Metric: Metric(row.Metric), M: row.M, EfConstruction: row.EfConstruction,
-		EfSearch: row.EfSearch, EmbeddingModel: row.EmbeddingModel, ExactThreshold: row.ExactThreshold,
+		EfSearch: row.EfSearch, EmbeddingFunction: row.EmbeddingFunction, ExactThreshold: row.ExactThreshold,
 		UnindexedKeys: row.UnindexedKeys, RecallTarget: row.RecallTarget, ManualEf: row.ManualEf,
+	}
+	c.cfg.EmbeddingModel = db.rowPin(row, &c.cfg)
+	if !c.cfg.EmbeddingModel.IsZero() {
+		p := c.cfg.EmbeddingModel
+		c.pin.Store(&p)
 	}
 	if c.cfg.RecallTarget == 0 {
 		c.cfg.RecallTarget = DefaultRecallTarget

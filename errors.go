@@ -15,8 +15,12 @@ var (
 	ErrInvalidMetadata   = errs.ErrInvalidMetadata
 	ErrInvalidFilter     = errs.ErrInvalidFilter
 	ErrConfigConflict    = errs.ErrConfigConflict
-	ErrClosed            = errs.ErrClosed
-	ErrReadOnly          = errs.ErrReadOnly
+	// ErrModelMismatch: a request declared another embedding model than the
+	// collection's pin (or a get-or-create named another), or a change
+	// would replace the pin without saying so.
+	ErrModelMismatch = errs.ErrModelMismatch
+	ErrClosed        = errs.ErrClosed
+	ErrReadOnly      = errs.ErrReadOnly
 )
 
 // RecordError names the record of a batch that was refused, and why. The

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,25 +50,48 @@ type doctorFinding struct {
 	Figures    map[string]float64 `json:"figures"`
 }
 
+// doctorHint is advice that is not a finding (it does not change the
+// status): given once per server and collection, then remembered in the
+// state directory.
+type doctorHint struct {
+	Check      string `json:"check"`
+	Collection string `json:"collection"`
+	Message    string `json:"message"`
+	Action     string `json:"action"`
+}
+
 // doctorReport is the --json document.
 type doctorReport struct {
-	Status   string          `json:"status"` // the highest severity: ok, info, warning or critical
+	Status   string          `json:"status"` // the highest severity: ok, info, warning or critical; "error" on a usage error
+	Error    string          `json:"error,omitempty"`
 	Findings []doctorFinding `json:"findings"`
+	Hints    []doctorHint    `json:"hints"`
 }
+
+// Doctor's exit statuses.
+const (
+	doctorExitWarning  = 1
+	doctorExitCritical = 2
+	// doctorExitUsage: the triage did not run (bad flags or arguments); as
+	// sysexits' EX_USAGE, distinct from what a triage can answer.
+	doctorExitUsage = 64
+)
 
 // exitStatus is 0 when healthy (ok/info), 1 on warnings, 2 on critical findings.
 func (r *doctorReport) exitStatus() int {
 	switch r.Status {
 	case sevCritical:
-		return 2
+		return doctorExitCritical
 	case sevWarning:
-		return 1
+		return doctorExitWarning
 	}
 	return 0
 }
 
 type doctorConfig struct {
 	url, apiKey        string
+	stateDir           string // where shown hints are remembered; "" = none
+	allHints           bool
 	tenant, database   string
 	collection         string
 	where, whereDoc    string
@@ -85,6 +109,33 @@ func (e *doctorExit) Error() string { return fmt.Sprintf("doctor: exit status %d
 // ExitCode is the process exit status Main returns for e.
 func (e *doctorExit) ExitCode() int { return e.code }
 
+// doctorUsageError is a doctor invocation that could not run the triage
+// (a bad flag, argument or --where): exit status doctorExitUsage, and with
+// --json still one JSON document ({"status": "error", "error": ...}).
+type doctorUsageError struct{ err error }
+
+func (e *doctorUsageError) Error() string { return e.err.Error() }
+func (e *doctorUsageError) Unwrap() error { return e.err }
+
+// report writes the usage error: JSON when args ask for --json, else a line
+// on stderr.
+func (e *doctorUsageError) report(args []string, stdout, stderr io.Writer) int {
+	asJSON := false
+	for _, a := range args {
+		if a == "--json" || a == "--json=true" {
+			asJSON = true
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(doctorReport{Status: "error", Error: e.err.Error(), Findings: []doctorFinding{}, Hints: []doctorHint{}})
+	} else {
+		fmt.Fprintf(stderr, "sextant doctor: %v (see sextant doctor --help)\n", e.err)
+	}
+	return doctorExitUsage
+}
+
 func newDoctorCmd() *cobra.Command {
 	var (
 		cfg    doctorConfig
@@ -92,15 +143,16 @@ func newDoctorCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "doctor --url URL [flags]",
-		Short: "Triage a running sextant serve: recall, drift, metric, index, filter plan, memory, WAL",
+		Short: "Triage a running sextant serve: recall, drift, metric, model pin, index, filter plan, memory, WAL",
 		Long: `Doctor runs the 2 am triage against the server at --url over HTTP and prints each
 finding with its severity (ok, info, warning, critical) and the action to take:
 
   normalization   a cosine collection that stopped receiving unit vectors (drift finding)
   model_drift     a batch whose norms or direction depart from the history (a changed model)
   queries         query vectors that do not look like the stored data; high result distances
-  metric          cosine fed non-unit vectors; l2 over unit vectors (cosine is the same ranking)
-  embedding_model no pinned embedding model
+  metric          the metric check: the collection's metric against the others on stored
+                  vectors (metric_mismatch: ip over varying norms, embeddings in l2, ...)
+  embedding_model the pinned embedding model (an unpinned collection is a hint, given once)
   index           exact vs HNSW for the collection's size; tombstones awaiting repair (>10%)
   recall          the rolling recall estimate against the target (degraded: critical);
                   --measure N first runs N stored vectors against exact search
@@ -109,15 +161,31 @@ finding with its severity (ok, info, warning, critical) and the action to take:
                   the server is local (swap risk above 80%)
   wal             WAL bytes not covered by a checkpoint against the checkpoint interval
 
+Findings stay open on the server until evidence resolves them (later batches or queries
+within bounds) or an operator acknowledges them: POST
+/sextant/v1/tenants/T/databases/D/collections/C/health/acknowledge {"codes": [...]};
+a restart resolves nothing. Each finding says when it was first and last seen and, for
+a write finding, the batch that raised it.
+
+Hints (advice that is no finding, such as an unpinned embedding model) are given once
+per server and collection; --state-dir remembers which (default $XDG_STATE_HOME/sextant
+or ~/.local/state/sextant; "" remembers nothing), --all-hints repeats them.
+
 --collection limits the triage to one collection of --tenant/--database (default
 default_tenant/default_database); without it every collection is examined (of --tenant and
---database when given). Exit status: 0 healthy (ok/info), 1 warnings, 2 critical findings.
---json prints {"status", "findings": [{"severity", "check", "collection", "message",
-"action", "figures"}]}.`,
-		Args: cobra.NoArgs,
+--database when given). Exit status: 0 healthy (ok/info), 1 warnings, 2 critical findings,
+64 a usage error (the triage did not run). --json prints one document, on usage errors too:
+{"status", "error", "findings": [{"severity", "check", "collection", "message", "action",
+"figures"}], "hints": [{"check", "collection", "message", "action"}]}.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return &doctorUsageError{fmt.Errorf("unexpected arguments %q", args)}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfg.measure < 0 {
-				return errors.New("--measure must be >= 0")
+				return &doctorUsageError{errors.New("--measure must be >= 0")}
 			}
 			rep, err := runDoctor(cmd.Context(), cfg)
 			if err != nil {
@@ -138,6 +206,7 @@ default_tenant/default_database); without it every collection is examined (of --
 			return nil
 		},
 	}
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &doctorUsageError{err} })
 	f := cmd.Flags()
 	f.StringVar(&cfg.url, "url", "http://127.0.0.1:8000", "server URL")
 	f.StringVar(&cfg.apiKey, "api-key", os.Getenv("SEXTANT_API_KEY"), "API key (default $SEXTANT_API_KEY)")
@@ -148,8 +217,22 @@ default_tenant/default_database); without it every collection is examined (of --
 	f.StringVar(&cfg.whereDoc, "where-document", "", "document filter (JSON) to explain with --where")
 	f.IntVar(&cfg.measure, "measure", 0, "run an on-demand recall measurement of N stored vectors first")
 	f.Int64Var(&cfg.checkpointInterval, "checkpoint-bytes", doctorWALBytes, "the server's checkpoint interval in WAL bytes")
+	f.StringVar(&cfg.stateDir, "state-dir", defaultStateDir(), "where doctor remembers the hints it gave")
+	f.BoolVar(&cfg.allHints, "all-hints", false, "give every hint, also those given before")
 	f.BoolVar(&asJSON, "json", false, "print one JSON document")
 	return cmd
+}
+
+// defaultStateDir is $XDG_STATE_HOME/sextant, else ~/.local/state/sextant,
+// else "" (nothing remembered).
+func defaultStateDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "sextant")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "sextant")
+	}
+	return ""
 }
 
 // Health documents of the admin API (internal/api/admin), as doctor reads them.
@@ -160,23 +243,48 @@ type (
 		High     float64  `json:"high"`
 		Samples  int      `json:"samples"`
 	}
+	docBatch struct {
+		Index   uint64    `json:"index"`
+		At      time.Time `json:"at"`
+		Vectors int       `json:"vectors"`
+		FirstID string    `json:"first_id"`
+		LastID  string    `json:"last_id"`
+	}
 	docFinding struct {
-		Severity string             `json:"severity"`
-		Code     string             `json:"code"`
-		Message  string             `json:"message"`
-		Figures  map[string]float64 `json:"figures"`
+		Severity  string             `json:"severity"`
+		Code      string             `json:"code"`
+		Message   string             `json:"message"`
+		Figures   map[string]float64 `json:"figures"`
+		FirstSeen time.Time          `json:"first_seen"`
+		LastSeen  time.Time          `json:"last_seen"`
+		Count     int                `json:"count"`
+		Batch     *docBatch          `json:"batch"`
+	}
+	docMetricCheck struct {
+		Samples int `json:"samples"`
+		K       int `json:"k"`
+		Overlap struct {
+			Cosine *float64 `json:"cosine"`
+			L2     *float64 `json:"l2"`
+			IP     *float64 `json:"ip"`
+		} `json:"overlap"`
+		NormCV        float64 `json:"norm_cv"`
+		NegativeShare float64 `json:"negative_share"`
+		Verdict       string  `json:"verdict"`
 	}
 	docHealth struct {
-		Tenant      string       `json:"tenant"`
-		Database    string       `json:"database"`
-		Collection  string       `json:"collection"`
-		Status      string       `json:"status"`
-		Reason      string       `json:"reason"`
-		Recall      docInterval  `json:"recall"`
-		Target      float64      `json:"target"`
-		EffectiveEf int          `json:"effective_ef"`
-		AutoEf      bool         `json:"auto_ef"`
-		Findings    []docFinding `json:"findings"`
+		ID          string         `json:"id"`
+		MetricCheck docMetricCheck `json:"metric_check"`
+		Tenant      string         `json:"tenant"`
+		Database    string         `json:"database"`
+		Collection  string         `json:"collection"`
+		Status      string         `json:"status"`
+		Reason      string         `json:"reason"`
+		Recall      docInterval    `json:"recall"`
+		Target      float64        `json:"target"`
+		EffectiveEf int            `json:"effective_ef"`
+		AutoEf      bool           `json:"auto_ef"`
+		Findings    []docFinding   `json:"findings"`
 		Index       struct {
 			Mode                   string  `json:"mode"`
 			Live                   int     `json:"live"`
@@ -195,8 +303,11 @@ type (
 		} `json:"memory"`
 		Config struct {
 			Metric         string `json:"metric"`
-			EmbeddingModel string `json:"embedding_model"`
-			ExactThreshold int    `json:"exact_threshold"`
+			EmbeddingModel *struct {
+				Pin       string `json:"pin"`
+				Dimension int    `json:"dimension"`
+			} `json:"embedding_model"`
+			ExactThreshold int `json:"exact_threshold"`
 		} `json:"config"`
 		Norms struct {
 			Count     uint64  `json:"count"`
@@ -229,7 +340,7 @@ func runDoctor(ctx context.Context, cfg doctorConfig) (*doctorReport, error) {
 			continue
 		}
 		if err := json.Unmarshal([]byte(a.v), a.dst); err != nil {
-			return nil, fmt.Errorf("%s: not a JSON object: %w", a.flag, err)
+			return nil, &doctorUsageError{fmt.Errorf("%s: not a JSON object: %w", a.flag, err)}
 		}
 	}
 	if cfg.client == nil {
@@ -239,7 +350,8 @@ func runDoctor(ctx context.Context, cfg doctorConfig) (*doctorReport, error) {
 		cfg.checkpointInterval = doctorWALBytes
 	}
 	hc := &chromaHTTP{url: strings.TrimRight(cfg.url, "/"), token: cfg.apiKey, client: cfg.client}
-	rep := &doctorReport{Status: sevOK, Findings: []doctorFinding{}}
+	rep := &doctorReport{Status: sevOK, Findings: []doctorFinding{}, Hints: []doctorHint{}}
+	var hints hintSet
 	add := func(f doctorFinding) {
 		if f.Figures == nil {
 			f.Figures = map[string]float64{}
@@ -309,6 +421,13 @@ func runDoctor(ctx context.Context, cfg doctorConfig) (*doctorReport, error) {
 			f.Collection = name
 			add(f)
 		}
+		if h.Config.EmbeddingModel == nil {
+			hints.offer(cfg, doctorHint{Check: "embedding_model", Collection: name,
+				Message: "no embedding model pinned: a client on another model (or model version) would write and query unnoticed",
+				Action: `pin it: collection metadata {"embedding_model": "NAME[@VERSION]"} at creation, or PUT ` + path +
+					`/embedding_model {"pin": "NAME@VERSION"}; then send the header x-sextant-embedding-model: NAME@VERSION`},
+				h.ID)
+		}
 		if where != nil || whereDoc != nil {
 			var p docPlan
 			body := map[string]any{"n_results": 10}
@@ -319,6 +438,12 @@ func runDoctor(ctx context.Context, cfg doctorConfig) (*doctorReport, error) {
 				body["where_document"] = whereDoc
 			}
 			if err := hc.call(ctx, "POST", path+"/explain", body, &p); err != nil {
+				var he *httpError
+				if errors.As(err, &he) && he.Status == http.StatusBadRequest {
+					// The filter itself is wrong: the triage asked for
+					// cannot be run.
+					return nil, &doctorUsageError{fmt.Errorf("--where / --where-document: %w", err)}
+				}
 				add(doctorFinding{Severity: sevWarning, Check: "filter", Collection: name,
 					Message: "explain failed: " + err.Error(), Action: "check the --where / --where-document JSON"})
 			} else {
@@ -329,7 +454,53 @@ func runDoctor(ctx context.Context, cfg doctorConfig) (*doctorReport, error) {
 		}
 	}
 	add(memoryFinding(ctx, hc, cfg, collMem))
+	rep.Hints = hints.give(cfg)
 	return rep, nil
+}
+
+// hintSet collects the hints of one run and remembers, in
+// <state-dir>/doctor-hints.json, which were given for which server and
+// collection, so that each is given once.
+type hintSet struct {
+	offered []doctorHint
+	keys    []string
+}
+
+func (s *hintSet) offer(cfg doctorConfig, h doctorHint, collectionID string) {
+	s.offered = append(s.offered, h)
+	s.keys = append(s.keys, strings.TrimRight(cfg.url, "/")+" "+collectionID+" "+h.Check)
+}
+
+// give returns the hints not given before (all with --all-hints) and
+// records them. A state directory that cannot be read or written gives
+// every hint and remembers nothing.
+func (s *hintSet) give(cfg doctorConfig) []doctorHint {
+	out := []doctorHint{}
+	seen := map[string]string{}
+	file := ""
+	if cfg.stateDir != "" {
+		file = filepath.Join(cfg.stateDir, "doctor-hints.json")
+		if b, err := os.ReadFile(file); err == nil {
+			_ = json.Unmarshal(b, &seen)
+		}
+	}
+	changed := false
+	for i, h := range s.offered {
+		if _, given := seen[s.keys[i]]; given && !cfg.allHints {
+			continue
+		}
+		out = append(out, h)
+		if _, given := seen[s.keys[i]]; !given {
+			seen[s.keys[i]] = time.Now().UTC().Format(time.RFC3339)
+			changed = true
+		}
+	}
+	if file != "" && changed {
+		if b, err := json.MarshalIndent(seen, "", "  "); err == nil && os.MkdirAll(cfg.stateDir, 0o755) == nil {
+			_ = os.WriteFile(file, b, 0o644)
+		}
+	}
+	return out
 }
 
 // driftActions are the actions for the monitor's finding codes.
@@ -346,6 +517,24 @@ var driftActions = map[string]struct{ check, action string }{
 		"queries point elsewhere than the stored data: check the query path's embedding model"},
 	"result_distance_high": {"queries",
 		"returned distances are unusually high: queries and data likely come from different models"},
+	"metric_mismatch": {"metric",
+		"re-create the collection with the metric the message names and re-insert; if this metric is deliberate, acknowledge: POST .../health/acknowledge {\"codes\": [\"metric_mismatch\"]}"},
+}
+
+// seenText says when a finding was first and last seen and, for a write
+// finding, which batch raised it.
+func seenText(f docFinding) string {
+	if f.FirstSeen.IsZero() {
+		return ""
+	}
+	s := fmt.Sprintf(" [first seen %s", f.FirstSeen.UTC().Format(time.RFC3339))
+	if f.Count > 1 {
+		s += fmt.Sprintf(", last seen %s, %d times", f.LastSeen.UTC().Format(time.RFC3339), f.Count)
+	}
+	if b := f.Batch; b != nil {
+		s += fmt.Sprintf("; raised by write batch %d: %d vectors, ids %q..%q", b.Index, b.Vectors, b.FirstID, b.LastID)
+	}
+	return s + "]"
 }
 
 // collectionFindings judges one collection's health document.
@@ -362,7 +551,7 @@ func collectionFindings(h docHealth, ckptInterval int64) []doctorFinding {
 		if _, ok := sevRank[sev]; !ok {
 			sev = sevWarning
 		}
-		out = append(out, doctorFinding{Severity: sev, Check: da.check, Message: f.Code + ": " + f.Message,
+		out = append(out, doctorFinding{Severity: sev, Check: da.check, Message: f.Code + ": " + f.Message + seenText(f),
 			Action: da.action, Figures: f.Figures})
 	}
 	if !codes["not_normalized"] && !codes["norm_shift"] && !codes["direction_shift"] {
@@ -370,30 +559,43 @@ func collectionFindings(h docHealth, ckptInterval int64) []doctorFinding {
 			Figures: map[string]float64{"findings": float64(len(h.Findings))}})
 	}
 
-	// Metric consistency.
-	nf := map[string]float64{"norms": float64(h.Norms.Count), "unit_share": h.Norms.UnitShare, "mean_norm": h.Norms.Mean}
+	// The metric: the metric check's verdict (a mismatch is a finding
+	// above), then what the written norms say.
+	mc := h.MetricCheck
+	nf := map[string]float64{"norms": float64(h.Norms.Count), "unit_share": h.Norms.UnitShare, "mean_norm": h.Norms.Mean,
+		"metric_check_samples": float64(mc.Samples), "norm_cv": mc.NormCV, "negative_share": mc.NegativeShare}
+	var overlaps []string
+	for _, o := range []struct {
+		name string
+		v    *float64
+	}{{"cosine", mc.Overlap.Cosine}, {"l2", mc.Overlap.L2}, {"ip", mc.Overlap.IP}} {
+		if o.v != nil {
+			nf["overlap_"+o.name] = *o.v
+			overlaps = append(overlaps, fmt.Sprintf("%s %.2f", o.name, *o.v))
+		}
+	}
 	metric := h.Config.Metric
 	switch {
-	case h.Norms.Count < doctorMinNorms:
-		out = append(out, doctorFinding{Severity: sevOK, Check: "metric", Message: fmt.Sprintf("%s; too few vectors written since the server started to judge the norms", metric), Figures: nf})
-	case metric == "cosine" && h.Norms.UnitShare < doctorUnitShare && !codes["not_normalized"]:
+	case codes["metric_mismatch"]:
+	case metric == "cosine" && h.Norms.Count >= doctorMinNorms && h.Norms.UnitShare < doctorUnitShare && !codes["not_normalized"]:
 		out = append(out, doctorFinding{Severity: sevInfo, Check: "metric",
 			Message: fmt.Sprintf("cosine collection fed non-unit vectors (%.1f%% unit norms, mean norm %.3g); Sextant normalizes them on write", 100*h.Norms.UnitShare, h.Norms.Mean),
 			Action:  "fine if the producer never normalizes; if it is meant to send unit vectors, check it", Figures: nf})
-	case metric == "l2" && h.Norms.UnitShare >= doctorUnitShare:
-		out = append(out, doctorFinding{Severity: sevInfo, Check: "metric",
-			Message: "l2 collection of unit vectors: cosine gives the same ranking and bounded distances",
-			Action:  "consider hnsw:space cosine for new collections (drift checks of normalization then apply)", Figures: nf})
+	case mc.Verdict == "ok" || mc.Verdict == "":
+		msg := fmt.Sprintf("%s metric consistent with the data", metric)
+		if mc.Samples > 0 {
+			msg += fmt.Sprintf(" (metric check over %d stored vectors: top-%d overlap %s; norm CV %.3g)", mc.Samples, mc.K, strings.Join(overlaps, ", "), mc.NormCV)
+		}
+		out = append(out, doctorFinding{Severity: sevOK, Check: "metric", Message: msg, Figures: nf})
 	default:
-		out = append(out, doctorFinding{Severity: sevOK, Check: "metric", Message: fmt.Sprintf("%s metric consistent with the written norms", metric), Figures: nf})
+		out = append(out, doctorFinding{Severity: sevOK, Check: "metric",
+			Message: fmt.Sprintf("%s; metric check %s (%d stored vectors so far)", metric, mc.Verdict, mc.Samples), Figures: nf})
 	}
 
-	// Embedding model pinning.
-	if h.Config.EmbeddingModel == "" {
-		out = append(out, doctorFinding{Severity: sevInfo, Check: "embedding_model", Message: "no embedding model pinned",
-			Action: "pin the model (name and version) in the collection's configuration, so a client on another model is noticed"})
-	} else {
-		out = append(out, doctorFinding{Severity: sevOK, Check: "embedding_model", Message: "embedding model pinned: " + h.Config.EmbeddingModel})
+	// Embedding model pinning (an unpinned collection is a hint: modelHint).
+	if em := h.Config.EmbeddingModel; em != nil {
+		out = append(out, doctorFinding{Severity: sevOK, Check: "embedding_model",
+			Message: fmt.Sprintf("embedding model pinned: %s (dimension %d); requests declaring another model are refused", em.Pin, em.Dimension)})
 	}
 
 	// Index status.
@@ -591,6 +793,10 @@ func printDoctorReport(w io.Writer, rep *doctorReport) {
 		if f.Action != "" && f.Action != "none" && f.Severity != sevOK {
 			fmt.Fprintf(w, "          -> %s\n", f.Action)
 		}
+	}
+	for _, h := range rep.Hints {
+		fmt.Fprintf(w, "%-8s  %-15s  %s: %s\n", "HINT", h.Check, h.Collection, h.Message)
+		fmt.Fprintf(w, "          -> %s (given once; --all-hints repeats it)\n", h.Action)
 	}
 	fmt.Fprintf(w, "status: %s\n", rep.Status)
 }

@@ -38,7 +38,7 @@ func doctorServer(t *testing.T) (*sextant.DB, string) {
 func runDoctorCmd(t *testing.T, url string, args ...string) (int, doctorReport) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := Main(context.Background(), append([]string{"doctor", "--url", url, "--api-key", "tok", "--json"}, args...), &out, &errb)
+	code := Main(context.Background(), append([]string{"doctor", "--url", url, "--api-key", "tok", "--json", "--state-dir", ""}, args...), &out, &errb)
 	var rep doctorReport
 	require.NoError(t, json.Unmarshal(out.Bytes(), &rep), "stdout %q stderr %q", out.String(), errb.String())
 	require.Empty(t, errb.String())
@@ -73,7 +73,7 @@ func TestDoctorHealthy(t *testing.T) {
 	ds, err := testutil.LoadDataset("wordnet-use512", 400)
 	require.NoError(t, err)
 	db, url := doctorServer(t)
-	c, err := db.Default().CreateCollection("healthy", &sextant.CollectionConfig{Metric: sextant.Cosine, EmbeddingModel: "use-512@4"})
+	c, err := db.Default().CreateCollection("healthy", &sextant.CollectionConfig{Metric: sextant.Cosine, EmbeddingModel: sextant.ModelPin{Name: "use-512", Version: "4"}})
 	require.NoError(t, err)
 	addRows(t, c, ds.Base, "h", 100)
 
@@ -171,7 +171,7 @@ func TestDoctorDegraded(t *testing.T) {
 // times the history's is a norm_shift warning only (exit 1).
 func TestDoctorWarning(t *testing.T) {
 	db, url := doctorServer(t)
-	c, err := db.Default().CreateCollection("shifted", &sextant.CollectionConfig{Metric: sextant.L2, EmbeddingModel: "m@1", ExactThreshold: 1 << 30})
+	c, err := db.Default().CreateCollection("shifted", &sextant.CollectionConfig{Metric: sextant.L2, EmbeddingModel: sextant.ModelPin{Name: "m", Version: "1"}, ExactThreshold: 1 << 30})
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(3, 3))
 	gauss := func(n int, scale float32) [][]float32 {

@@ -266,6 +266,14 @@ type chromaHTTP struct {
 
 // call sends body (JSON-encoded unless nil) and decodes a 2xx answer into
 // out (add answers 201).
+// httpError is a non-2xx answer.
+type httpError struct {
+	Status int
+	Msg    string
+}
+
+func (e *httpError) Error() string { return e.Msg }
+
 func (c *chromaHTTP) call(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
@@ -295,7 +303,7 @@ func (c *chromaHTTP) call(ctx context.Context, method, path string, body, out an
 		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))
+		return &httpError{Status: resp.StatusCode, Msg: fmt.Sprintf("%s %s: %d %s", method, path, resp.StatusCode, strings.TrimSpace(string(b)))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
+		var usage *doctorUsageError
+		if errors.As(err, &usage) {
+			return usage.report(args, stdout, stderr)
+		}
 		if ec, ok := err.(interface{ ExitCode() int }); ok {
 			return ec.ExitCode() // the command printed its report (sextant doctor)
 		}

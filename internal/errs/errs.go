@@ -22,6 +22,7 @@ var (
 	ErrDuplicateID       = errors.New("duplicate id")
 	ErrInvalidMetadata   = errors.New("invalid metadata")
 	ErrConfigConflict    = errors.New("config conflict")
+	ErrModelMismatch     = errors.New("embedding model mismatch")
 	ErrClosed            = errors.New("closed")
 	ErrReadOnly          = errors.New("collection is read-only after a storage failure")
 	ErrInvalidFilter     = errors.New("invalid filter")

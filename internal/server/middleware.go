@@ -134,7 +134,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 			if req := r.Header.Get("Access-Control-Request-Headers"); req != "" {
 				h.Set("Access-Control-Allow-Headers", req)
 			} else {
-				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Chroma-Token")
+				h.Set("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Chroma-Token, X-Sextant-Embedding-Model")
 			}
 			h.Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)

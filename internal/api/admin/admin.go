@@ -58,6 +58,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST " + collPath + "/health/measure", h.measure},
 		{"POST " + collPath + "/health/acknowledge", h.acknowledge},
 		{"PUT " + collPath + "/auto_ef", h.autoEf},
+		{"PUT " + collPath + "/embedding_model", h.embeddingModel},
 		{"POST " + collPath + "/explain", h.explain},
 	}
 	for _, rt := range routes {
@@ -97,6 +98,8 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 			errors.Is(err, sextant.ErrInvalidName), errors.Is(err, sextant.ErrDimensionMismatch),
 			errors.Is(err, sextant.ErrInvalidVector):
 			ae.status, ae.name = http.StatusBadRequest, "InvalidArgumentError"
+		case errors.Is(err, sextant.ErrModelMismatch):
+			ae.status, ae.name = http.StatusConflict, "ChromaError"
 		case errors.Is(err, sextant.ErrClosed):
 			ae.status, ae.name = http.StatusServiceUnavailable, "ChromaError"
 		case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -284,11 +287,26 @@ type Memory struct {
 	Index   int64 `json:"index"`
 }
 
+// Model is a collection's pinned embedding model.
+type Model struct {
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Dimension int    `json:"dimension"` // 0 until the first write fixes it
+	Pin       string `json:"pin"`       // NAME[@VERSION], as the header declares it
+}
+
+func modelOf(p sextant.ModelPin) *Model {
+	if p.IsZero() {
+		return nil
+	}
+	return &Model{Name: p.Name, Version: p.Version, Dimension: p.Dimension, Pin: p.String()}
+}
+
 // Config is the part of the collection's configuration the triage needs.
 type Config struct {
 	Metric         string  `json:"metric"`
 	Dimension      int     `json:"dimension"`
-	EmbeddingModel string  `json:"embedding_model"`
+	EmbeddingModel *Model  `json:"embedding_model"` // null: not pinned
 	EfSearch       int     `json:"ef_search"`
 	RecallTarget   float64 `json:"recall_target"`
 	ManualEf       bool    `json:"manual_ef"`
@@ -318,6 +336,7 @@ type Sampler struct {
 
 // Health is a collection's health document.
 type Health struct {
+	ID          string     `json:"id"` // the collection's UUID
 	Tenant      string     `json:"tenant"`
 	Database    string     `json:"database"`
 	Collection  string     `json:"collection"`
@@ -361,7 +380,7 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 	cfg := c.Config()
 	e := eh.Recall
 	h := Health{
-		Tenant: c.Tenant(), Database: c.Database(), Collection: c.Name(),
+		ID: c.ID(), Tenant: c.Tenant(), Database: c.Database(), Collection: c.Name(),
 		Status: eh.Status, Reason: eh.Reason,
 		Recall: Recall{
 			Interval:   interval(e.Recall, e.Samples, e.Low, e.High),
@@ -375,7 +394,7 @@ func healthOf(c *sextant.Collection, eh sextant.Health) (Health, error) {
 			Repairs: st.Repairs, LastRepairSeconds: st.LastRepairSecs, LastRepairPauseSeconds: st.LastRepairPauseSecs},
 		WALBytes: st.WALBytes, Checkpoints: st.Checkpoints,
 		Memory: Memory{Vectors: st.VectorBytes, Graph: st.GraphBytes, Index: st.IndexBytes},
-		Config: Config{Metric: string(cfg.Metric), Dimension: cfg.Dimension, EmbeddingModel: cfg.EmbeddingModel,
+		Config: Config{Metric: string(cfg.Metric), Dimension: cfg.Dimension, EmbeddingModel: modelOf(cfg.EmbeddingModel),
 			EfSearch: cfg.EfSearch, RecallTarget: cfg.RecallTarget, ManualEf: cfg.ManualEf,
 			ExactThreshold: cfg.ExactThreshold},
 		Norms: Norms{
@@ -459,6 +478,44 @@ func (h *Handler) measure(w http.ResponseWriter, r *http.Request) error {
 		return badRequest("n %d outside [1, %d]", req.N, h.opts.MaxMeasure)
 	}
 	eh, err := c.MeasureRecall(r.Context(), req.N)
+	return writeHealth(w, c, eh, err)
+}
+
+// ModelRequest is the body of PUT .../embedding_model: the model as
+// "pin": "NAME[@VERSION]", or by its parts.
+type ModelRequest struct {
+	Pin       string `json:"pin"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Dimension int    `json:"dimension"`
+	// Replace must be true to replace another pin (after the vectors were
+	// re-embedded with the new model).
+	Replace bool `json:"replace"`
+}
+
+func (h *Handler) embeddingModel(w http.ResponseWriter, r *http.Request) error {
+	c, err := h.collection(r)
+	if err != nil {
+		return err
+	}
+	var req ModelRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	p := sextant.ModelPin{Name: req.Name, Version: req.Version, Dimension: req.Dimension}
+	switch {
+	case req.Pin != "" && req.Name != "":
+		return badRequest(`give "pin" or "name" (and "version"), not both`)
+	case req.Pin != "":
+		if p, err = sextant.ParseModelPin(req.Pin); err != nil {
+			return err
+		}
+		p.Dimension = req.Dimension
+	}
+	if err := c.SetEmbeddingModel(p, req.Replace); err != nil {
+		return err
+	}
+	eh, err := c.Health()
 	return writeHealth(w, c, eh, err)
 }
 
@@ -634,7 +691,14 @@ func (h *Handler) explain(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if len(got.IDs) == 0 {
-			return badRequest("the collection is empty: give a query_embedding")
+			// Nothing to search: the filter is still checked (a bad one is
+			// a 400), and the plan is that nothing matches.
+			if _, err := c.Get(r.Context(), sextant.GetOptions{Where: req.Where, WhereDocument: req.WhereDocument,
+				Limit: 1, Include: sextant.IncludeNone}); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, Plan{Kind: "exact", Ef: req.Ef})
+			return nil
 		}
 		q, stored = got.Embeddings[0], true
 	}

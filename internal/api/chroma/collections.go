@@ -37,7 +37,7 @@ func (h *Handler) createCollection(w http.ResponseWriter, r *http.Request) error
 	var c *sextant.Collection
 	if req.GetOrCreate {
 		c, err = d.GetOrCreateCollection(name, cfg)
-		if errors.Is(err, sextant.ErrConfigConflict) {
+		if errors.Is(err, sextant.ErrConfigConflict) && !errors.Is(err, sextant.ErrModelMismatch) {
 			// Chroma returns the existing collection whatever the request's
 			// configuration says.
 			c, err = collectionByName(d, name)
@@ -114,7 +114,7 @@ func createConfig(req *createCollectionReq) (*sextant.CollectionConfig, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg.EmbeddingModel = ef
+	cfg.EmbeddingFunction = ef
 	return cfg, nil
 }
 
@@ -176,7 +176,7 @@ func collectionObject(c *sextant.Collection) collectionJSON {
 				Space: string(cfg.Metric), EfConstruction: cfg.EfConstruction, EfSearch: cfg.EfSearch,
 				MaxNeighbors: cfg.M, ResizeFactor: chromaResizeFactor, SyncThreshold: chromaSyncThreshold,
 			},
-			EmbeddingFunction: embeddingFunctionJSON(cfg.EmbeddingModel),
+			EmbeddingFunction: embeddingFunctionJSON(cfg.EmbeddingFunction),
 		},
 		Tenant:   c.Tenant(),
 		Database: c.Database(),
@@ -191,8 +191,8 @@ func collectionObject(c *sextant.Collection) collectionJSON {
 	return obj
 }
 
-// embeddingFunctionJSON renders a stored EmbeddingModel: the JSON kept by
-// createConfig as is; a plain model name (set through another API) as
+// embeddingFunctionJSON renders a stored EmbeddingFunction: the JSON kept
+// by createConfig as is; anything else (there is none) as
 // {"type":"unknown"}; nothing as null.
 func embeddingFunctionJSON(model string) json.RawMessage {
 	switch {
@@ -338,6 +338,7 @@ func (h *Handler) updateCollection(w http.ResponseWriter, r *http.Request) error
 	}
 	cfg := c.Config()
 	efSearch := 0
+	embeddingFunction := ""
 	if nc := req.NewConfiguration; nc != nil {
 		if isSet(nc.SPANN) {
 			return invalidArg("spann configuration is not supported by this server; use hnsw")
@@ -357,14 +358,23 @@ func (h *Handler) updateCollection(w http.ResponseWriter, r *http.Request) error
 		if err != nil {
 			return err
 		}
-		if ef != "" && ef != cfg.EmbeddingModel {
-			return invalidArg("new_configuration.embedding_function: changing a collection's embedding function is not supported by this server")
+		if ef != "" && ef != cfg.EmbeddingFunction {
+			pin, err := sextant.PinFromEmbeddingFunction(ef)
+			if err != nil {
+				return err
+			}
+			if pin.IsZero() {
+				return invalidArg("new_configuration.embedding_function: changing a collection's embedding function is not supported by this server")
+			}
+			// One that names a model pins an unpinned collection, or must
+			// name the pinned model (409 otherwise).
+			embeddingFunction = ef
 		}
 	}
 	// One Modify: the legacy hnsw:* keys of new_metadata are checked against
 	// the collection (hnsw:search_ef sets ef_search), and a refused update
 	// changes nothing, the name included.
-	opts := sextant.ModifyOptions{Metadata: md, EfSearch: efSearch}
+	opts := sextant.ModifyOptions{Metadata: md, EfSearch: efSearch, EmbeddingFunction: embeddingFunction}
 	if req.NewName != nil {
 		opts.Name = *req.NewName
 	}

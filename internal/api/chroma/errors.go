@@ -73,6 +73,8 @@ func toAPIError(err error) *apiError {
 		return invalidFilter(err)
 	case errors.Is(err, sextant.ErrNotFound):
 		return notFound("%s", err.Error())
+	case errors.Is(err, sextant.ErrModelMismatch):
+		return newError(http.StatusConflict, errChroma, "%s", err.Error())
 	case errors.Is(err, sextant.ErrAlreadyExists):
 		return newError(http.StatusConflict, errChroma, "%s", err.Error())
 	case errors.Is(err, sextant.ErrInvalidName), errors.Is(err, sextant.ErrInvalidArgument),

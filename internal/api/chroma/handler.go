@@ -126,8 +126,21 @@ func (h *Handler) Register(mux *http.ServeMux) {
 	}
 }
 
+// ModelHeader is the request header that declares the embedding model of a
+// request's vectors, NAME[@VERSION]: writes and queries to a collection
+// pinned to another model are refused with 409 (sextant.WithEmbeddingModel).
+const ModelHeader = "X-Sextant-Embedding-Model"
+
 func (h *Handler) wrap(fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.Header.Get(ModelHeader); v != "" {
+			m, err := sextant.ParseModelPin(v)
+			if err != nil {
+				h.writeError(w, r, invalidArg("header %s: %v", strings.ToLower(ModelHeader), err))
+				return
+			}
+			r = r.WithContext(sextant.WithEmbeddingModel(r.Context(), m))
+		}
 		if err := fn(w, r); err != nil {
 			h.writeError(w, r, err)
 		}
