@@ -710,6 +710,70 @@ describe("bad input is refused with 400 and changes nothing", () => {
   });
 });
 
+describe("embedding model pin", () => {
+  // A client that declares its model in the header the server checks.
+  const declaring = (model) =>
+    new ChromaClient({ ...conn, headers: { ...auth, "x-sextant-embedding-model": model } });
+
+  test("the pin from metadata is enforced on writes and queries, and by getOrCreateCollection", async () => {
+    const pinned = await client.createCollection({
+      name: name("pin"),
+      metadata: { embedding_model: "text-embedding-3-small@2025-01" },
+      ...noEF,
+    });
+    const same = await declaring("text-embedding-3-small@2025-01").getCollection({ name: name("pin"), ...noEF });
+    await same.add({ ids: ["a", "b"], embeddings: [[1, 0, 0], [0, 1, 0]] });
+    const res = await same.query({ queryEmbeddings: [[1, 0, 0]], nResults: 1 });
+    assert.deepEqual(res.ids, [["a"]]);
+
+    // The client raises ChromaUniqueError for a 409 (with its own message);
+    // the server's message names both models.
+    const other = await declaring("text-embedding-3-small@2025-06").getCollection({ name: name("pin"), ...noEF });
+    await rejects(() => other.add({ ids: ["c"], embeddings: [[0, 0, 1]] }), ChromaUniqueError);
+    const res409 = await fetch(`${base}/${pinned.id}/add`, {
+      method: "POST",
+      headers: { ...auth, "Content-Type": "application/json", "x-sextant-embedding-model": "text-embedding-3-small@2025-06" },
+      body: JSON.stringify({ ids: ["c"], embeddings: [[0, 0, 1]] }),
+    });
+    assert.equal(res409.status, 409);
+    assert.match((await res409.json()).message, /"text-embedding-3-small@2025-06", the collection is pinned to "text-embedding-3-small@2025-01"/);
+    await rejects(() => other.upsert({ ids: ["a"], embeddings: [[0, 0, 1]] }), ChromaUniqueError);
+    await rejects(() => other.query({ queryEmbeddings: [[1, 0, 0]] }), ChromaUniqueError);
+    // Undeclared requests stay accepted.
+    await pinned.add({ ids: ["u"], embeddings: [[0, 0, 1]] });
+    assert.equal(await pinned.count(), 3);
+    const got = await pinned.get({ ids: ["a"], include: ["embeddings"] });
+    assert.deepEqual(got.embeddings, [[1, 0, 0]], "the refused upsert changed nothing");
+
+    // getOrCreateCollection naming another model: refused, never the old collection.
+    await rejects(
+      () =>
+        client.getOrCreateCollection({
+          name: name("pin"),
+          metadata: { embedding_model: "text-embedding-3-large" },
+          ...noEF,
+        }),
+      ChromaUniqueError,
+    );
+    const again = await client.getOrCreateCollection({ name: name("pin"), ...noEF });
+    assert.equal(again.id, pinned.id);
+
+    // Changing the pin through modify is refused; the health shows the pin.
+    await rejects(
+      () => pinned.modify({ metadata: { embedding_model: "text-embedding-3-large" } }),
+      ChromaUniqueError,
+    );
+    const h = await raw("GET", `/sextant/v1/tenants/default_tenant/databases/default_database/collections/${name("pin")}/health`);
+    assert.equal(h.status, 200);
+    assert.deepEqual(h.json.config.embedding_model, {
+      name: "text-embedding-3-small",
+      version: "2025-01",
+      dimension: 3,
+      pin: "text-embedding-3-small@2025-01",
+    });
+  });
+});
+
 describe("tenants and databases", () => {
   const admin = new AdminClient(conn);
   const tenant = `${run}_tenant`;
