@@ -1,7 +1,8 @@
 // Package compat runs the real chromadb JavaScript client (pinned in
 // package.json) against a real `sextant serve`: the Node suite in this
 // directory (*.test.mjs) must pass unchanged. `make test` installs the
-// client (npm ci) before the Go tests.
+// client (npm ci) before the Go tests. It also runs the README's start command,
+// `go run ./cmd/sextant serve`, and stops it (gorun_linux_test.go).
 package compat
 
 import (
@@ -92,8 +93,15 @@ func freeAddr(t *testing.T) string {
 
 func waitReady(t *testing.T, base string, exited <-chan error) {
 	t.Helper()
+	waitReadyWithin(t, base, exited, 60*time.Second)
+}
+
+// waitReadyWithin waits until base/readyz answers 200, failing after d or
+// as soon as the process exits.
+func waitReadyWithin(t *testing.T, base string, exited <-chan error, d time.Duration) {
+	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -110,7 +118,7 @@ func waitReady(t *testing.T, base string, exited <-chan error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("sextant serve was not ready in 60s")
+	t.Fatalf("sextant serve was not ready in %v", d)
 }
 
 // lineLog streams a process's output into the test log line by line.
