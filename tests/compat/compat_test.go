@@ -1,7 +1,7 @@
-// Package compat runs the real chromadb JavaScript client (pinned in
-// package.json) against a real `sextant serve`: the Node suite in this
-// directory (*.test.mjs) must pass unchanged. `make test` installs the
-// client (npm ci) before the Go tests. It also runs the README's start command,
+// Package compat runs the real chromadb JavaScript client and LangChain JS
+// (pinned in package.json) against a real `sextant serve`: the Node suite in
+// this directory (*.test.mjs) must pass unchanged. `make test` installs them
+// (npm ci) before the Go tests. It also runs the README's start command,
 // `go run ./cmd/sextant serve`, and stops it (gorun_linux_test.go).
 package compat
 
@@ -28,9 +28,11 @@ import (
 const compatKey = "compat-suite-key"
 
 func TestChromaClientCompat(t *testing.T) {
-	if _, err := os.Stat(filepath.Join("node_modules", "chromadb", "package.json")); err != nil {
-		t.Fatalf("tests/compat/node_modules/chromadb is missing (%v): run make test (it installs the compat suite), "+
-			"or cd tests/compat && npm ci", err)
+	for _, pkg := range []string{"chromadb", "@langchain/community"} {
+		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
+			t.Fatalf("tests/compat/node_modules/%s is missing (%v): run make test (it installs the compat suite), "+
+				"or cd tests/compat && npm ci", pkg, err)
+		}
 	}
 	node, err := exec.LookPath("node")
 	require.NoError(t, err, "node is needed for the compatibility suite")
