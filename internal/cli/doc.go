@@ -6,6 +6,7 @@
 //   - version: prints the build's version.
 //   - serve: opens a DB (default ./sextant-data) and serves HTTP with the
 //     standard library; SIGINT/SIGTERM shut the server down, then close the DB.
+//     Started by `go run` on Linux, it also stops when go run exits (gorun.go).
 //   - bench: builds a fresh collection from .fvecs files and measures build
 //     time, memory per vector, recall@k, QPS and latency per ef, in the
 //     JSON-lines format shared with shared/bench/hnswlib-native (see

@@ -186,6 +186,10 @@ cannot be opened it logs why and exits non-zero. On SIGINT or SIGTERM
 then it stops accepting requests, waits for those in flight (at most ` + shutdownTimeout.String() + `)
 and closes the database, which makes every acknowledged write durable and checkpoints.
 
+Started by 'go run' on Linux, it also stops (as on SIGTERM) when go run exits, so that
+a SIGTERM sent to go run stops the server too. Services (systemd, containers,
+supervisors) should run the built binary: make build && bin/sextant serve.
+
 Every flag can also be set by an environment variable, SEXTANT_ and the flag name in
 upper snake case (--max-body-bytes: SEXTANT_MAX_BODY_BYTES). A flag given on the command
 line wins.`,
@@ -200,6 +204,7 @@ line wins.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
+			stopWithGoRun(cfg.logger) // after NotifyContext: it may SIGTERM us at once
 			return runServe(ctx, cfg)
 		},
 	}

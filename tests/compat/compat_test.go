@@ -1,7 +1,8 @@
-// Package compat runs the real chromadb JavaScript client (pinned in
-// package.json) against a real `sextant serve`: the Node suite in this
-// directory (*.test.mjs) must pass unchanged. `make test` installs the
-// client (npm ci) before the Go tests.
+// Package compat runs the real chromadb JavaScript client and LangChain JS
+// (pinned in package.json) against a real `sextant serve`: the Node suite in
+// this directory (*.test.mjs) must pass unchanged. `make test` installs them
+// (npm ci) before the Go tests. It also runs the README's start command,
+// `go run ./cmd/sextant serve`, and stops it (gorun_linux_test.go).
 package compat
 
 import (
@@ -27,9 +28,11 @@ import (
 const compatKey = "compat-suite-key"
 
 func TestChromaClientCompat(t *testing.T) {
-	if _, err := os.Stat(filepath.Join("node_modules", "chromadb", "package.json")); err != nil {
-		t.Fatalf("tests/compat/node_modules/chromadb is missing (%v): run make test (it installs the compat suite), "+
-			"or cd tests/compat && npm ci", err)
+	for _, pkg := range []string{"chromadb", "@langchain/community"} {
+		if _, err := os.Stat(filepath.Join("node_modules", pkg, "package.json")); err != nil {
+			t.Fatalf("tests/compat/node_modules/%s is missing (%v): run make test (it installs the compat suite), "+
+				"or cd tests/compat && npm ci", pkg, err)
+		}
 	}
 	node, err := exec.LookPath("node")
 	require.NoError(t, err, "node is needed for the compatibility suite")
@@ -92,8 +95,15 @@ func freeAddr(t *testing.T) string {
 
 func waitReady(t *testing.T, base string, exited <-chan error) {
 	t.Helper()
+	waitReadyWithin(t, base, exited, 60*time.Second)
+}
+
+// waitReadyWithin waits until base/readyz answers 200, failing after d or
+// as soon as the process exits.
+func waitReadyWithin(t *testing.T, base string, exited <-chan error, d time.Duration) {
+	t.Helper()
 	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
 		select {
 		case err := <-exited:
@@ -110,7 +120,7 @@ func waitReady(t *testing.T, base string, exited <-chan error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatal("sextant serve was not ready in 60s")
+	t.Fatalf("sextant serve was not ready in %v", d)
 }
 
 // lineLog streams a process's output into the test log line by line.
