@@ -15,6 +15,16 @@
 // error: its in-memory state may hold the failed batch, but nothing further is
 // acknowledged, and a reopen serves exactly what is durable.
 //
+// # Guardrail state
+//
+// The recall guardrails (monitor.go, guardrails.go) keep their state in the
+// same log: a write batch is observed by drift detection right after apply,
+// under writeMu, so replay reproduces the live verdicts; what the monitor
+// and queries change is appended as a guardrail record by the monitor
+// goroutine (under writeMu, like a write), at once for urgent changes; the
+// checkpoint holds all of it. Every WAL record carries an index (the
+// applied index) and a time. docs/format/guardrails.md has the layout.
+//
 // # State and locks
 //
 // Lock order: writeMu → mu → the graph's own locks. writeMu serializes

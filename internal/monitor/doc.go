@@ -30,7 +30,19 @@
 //   - Drift: see ObserveBatch, ObserveQuery and ObserveResultDistances for
 //     the rules; thresholds are the Default* constants of DriftOptions.
 //     Findings carry a Severity (info, warning, critical), a Code, a message
-//     that says what to do, and the Figures behind them.
+//     that says what to do, and the Figures behind them. Each observation
+//     returns a Verdict: the findings raised, and the codes whose rule ran
+//     and passed (evidence).
+//   - MetricCheck: the wrong-metric check (metric_mismatch). The engine runs
+//     stored vectors as queries under cosine, l2 and ip and feeds the top-k
+//     overlaps and the norms; the rules are on the type.
+//   - Ledger: the open findings, with first/last seen, count and the batch
+//     that raised them. A finding is resolved only on evidence (Verdict.Clean:
+//     two clean batches with 200 vectors for a write finding, one clean window
+//     or metric check otherwise) or by Acknowledge, never by time or restart.
+//   - State: every stateful piece has AppendState/RestoreState
+//     (docs/format/guardrails.md); the engine saves them in its checkpoint
+//     and WAL, so that a restart forgets nothing the operator was told.
 //
 // # Detection rules (defaults)
 //
@@ -65,11 +77,10 @@
 // Sampler, an Autopilot and a Drift, all built with the DB's clock and a
 // *rand.Rand seeded per collection.
 //
-//   - Write path: after validating a batch and before normalizing it, call
-//     Drift.ObserveBatch(raw, metric); log findings at WARN once per code
-//     transition and keep the latest per code for the health endpoint.
-//     Baselines are in memory: after reopen the first MinBaseline written
-//     vectors rebuild them (normalized vectors on disk have lost their norms).
+//   - Write path: in log order (under the writer lock, and again on WAL
+//     replay), Drift.ObserveBatch(raw, metric) with the vectors as given;
+//     the Verdict goes to the Ledger with the batch's time and index, which
+//     logs a finding once when it opens.
 //   - Query path: if the query has no explicit ef, search with
 //     Autopilot.Ef(). Call Drift.ObserveQuery(raw q) and
 //     Drift.ObserveResultDistances(dists, metric). If Sampler.Sample(), hand
@@ -87,10 +98,13 @@
 //     sextant_vector_norm = NormHistogram().Buckets(), sextant_result_distance
 //     = DistanceHistogram().Buckets(), labelled tenant/database/collection.
 //   - Health endpoint and doctor: status degraded when Autopilot.Degraded(),
-//     findings = the latest Findings (JSON-ready: severity marshals by name);
+//     findings = Ledger.Open() (JSON-ready: severity marshals by name);
 //     doctor's exit status is the highest Severity (0 ok/info, 1 warning,
 //     2 critical). An on-demand measurement re-runs N stored vectors through
 //     the same Observe path.
 //   - auto_ef off: SetAuto(false) and SetEf(ef, est.Seq, "forced"); Update
 //     then only reports health. SetAuto(true) resumes control.
+//   - Persistence: compare each piece's Version (Ledger.OpenVersion for the
+//     urgent changes) with the one last saved; append the changed pieces'
+//     state (RecallEstimator.AppendSamplesSince for the new samples only).
 package monitor
