@@ -194,3 +194,20 @@ func TestCatalogFirstFormatEmbeddingFunction(t *testing.T) {
 	require.Equal(t, ModelPin{Name: "all-MiniLM-L6-v2"}, c.Config().EmbeddingModel)
 	require.Contains(t, c.Config().EmbeddingFunction, "sentence_transformer")
 }
+
+// FuzzParseModelPin: no input panics; a pin that parses prints to a string
+// that parses back to it.
+func FuzzParseModelPin(f *testing.F) {
+	for _, s := range []string{"m", "m@v", "a@b@c", " x @ y ", "@", "m@", "\x00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseModelPin(s)
+		if err != nil {
+			return
+		}
+		q, err := ParseModelPin(p.String())
+		require.NoError(t, err, "%q -> %q", s, p.String())
+		require.Equal(t, p, q)
+	})
+}

@@ -517,6 +517,8 @@ var driftActions = map[string]struct{ check, action string }{
 		"queries point elsewhere than the stored data: check the query path's embedding model"},
 	"result_distance_high": {"queries",
 		"returned distances are unusually high: queries and data likely come from different models"},
+	"nearest_distance_shift": {"queries",
+		"queries find their nearest results much farther than before: the query path's embedding model (or its normalization) differs from the data's"},
 	"metric_mismatch": {"metric",
 		"re-create the collection with the metric the message names and re-insert; if this metric is deliberate, acknowledge: POST .../health/acknowledge {\"codes\": [\"metric_mismatch\"]}"},
 }

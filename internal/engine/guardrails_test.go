@@ -94,7 +94,7 @@ func unsaved(c *Collection) string {
 }
 
 // TestGuardrailsSurviveCrash raises every finding kind in three collections
-// (cosine: not_normalized and the three query/result findings, with ef forced
+// (cosine: not_normalized and the four query/result findings, with ef forced
 // and recall samples taken; l2: norm_shift and direction_shift; ip:
 // metric_mismatch), crashes the file system (what was not synced is partly
 // lost, as in kill -9), reopens, and checks that the same findings are open
@@ -118,7 +118,9 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 				// The autopilot off at a forced ef, and recall samples.
 				require.NoError(t, c.SetAutoEf(false))
 				c.SetEfSearch(23)
-				for i := 0; c.Health().Recall.Samples < 100; i++ {
+				// At least 800 queries: the nearest-distance baseline (500)
+				// and a window.
+				for i := 0; i < 800 || c.Health().Recall.Samples < 100; i++ {
 					require.Less(t, i, 20000, "recall samples: %+v", c.Health().Sampler)
 					q := concentrated(rng, 1, 0, unit)[0]
 					p, err := c.PrepareQuery(0, q)
@@ -143,7 +145,8 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 					require.NoError(t, err)
 				}
 			},
-			want:  []string{"critical:not_normalized", "info:query_direction_outlier", "warning:query_norm_outlier", "warning:result_distance_high"},
+			want: []string{"critical:not_normalized", "info:query_direction_outlier", "warning:nearest_distance_shift",
+				"warning:query_norm_outlier", "warning:result_distance_high"},
 			clean: func(rng *rand.Rand) [][]float32 { return concentrated(rng, 100, 0, unit) },
 		},
 		{

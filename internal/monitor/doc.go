@@ -65,6 +65,13 @@
 //     direction at cosine < 0.5 with the data's.
 //   - result_distance_high (warning): cosine/ip, per window of 1000 returned
 //     distances, > 1% above 1.5.
+//   - nearest_distance_shift (warning): any metric, per window of 200
+//     unfiltered queries, the mean distance of their nearest result more
+//     than 3 σ (of single distances) above the baseline of earlier clean
+//     windows (500 queries before any is judged). On the shared sets the
+//     1.5 rule above cannot fire in cosine (the farthest any query direction
+//     gets from its nearest stored vector is 1.16 on wordnet-use512, 0.81 on
+//     glove-twitter-25); this one sees queries from another model.
 //
 // # Concurrency
 //

@@ -42,12 +42,13 @@ const (
 	CodeQueryNormOutlier      = "query_norm_outlier"
 	CodeQueryDirectionOutlier = "query_direction_outlier"
 	CodeResultDistanceHigh    = "result_distance_high"
+	CodeNearestDistanceShift  = "nearest_distance_shift"
 )
 
 // Codes lists every finding code, in the doctor's order.
 func Codes() []string {
 	return []string{CodeNotNormalized, CodeNormShift, CodeDirectionShift, CodeMetricMismatch,
-		CodeQueryNormOutlier, CodeQueryDirectionOutlier, CodeResultDistanceHigh}
+		CodeQueryNormOutlier, CodeQueryDirectionOutlier, CodeResultDistanceHigh, CodeNearestDistanceShift}
 }
 
 // Finding is one thing the monitor noticed, with the figures behind it.
@@ -76,6 +77,7 @@ const (
 	DefaultResultDistanceMax   = 1.5
 	DefaultResultDistanceShare = 0.01
 	DefaultResultWindow        = 1000
+	DefaultNearestSigma        = 3.0
 )
 
 // DriftOptions configure a Drift. Zero fields take the defaults.
@@ -120,6 +122,16 @@ type DriftOptions struct {
 	ResultDistanceMax   float64
 	ResultDistanceShare float64
 	ResultWindow        int
+	// The distance of a query's nearest result (unfiltered queries, any
+	// metric) is judged per window of QueryWindow queries against a
+	// baseline of earlier windows (MinBaseline distances): the window is
+	// flagged (nearest_distance_shift) when its mean is more than
+	// NearestSigma standard deviations of single distances above the
+	// baseline's mean (DefaultNearestSigma). Rotated ("another model")
+	// queries move wordnet-use512's mean nearest cosine distance from
+	// ~0.3 to ~0.9; the absolute rule above never fires on such data (the
+	// farthest any direction gets is 1.16 there).
+	NearestSigma float64
 }
 
 // EnsureDefaults fills the zero fields of o and returns it.
@@ -150,6 +162,7 @@ func (o DriftOptions) EnsureDefaults() DriftOptions {
 	def(&o.ResultDistanceMax, DefaultResultDistanceMax)
 	def(&o.ResultDistanceShare, DefaultResultDistanceShare)
 	defi(&o.ResultWindow, DefaultResultWindow)
+	def(&o.NearestSigma, DefaultNearestSigma)
 	return o
 }
 
@@ -222,6 +235,9 @@ type Drift struct {
 		qDirSum               []float64
 		// result window
 		rn, rHigh int
+		// nearest-distance baseline, and the window being filled
+		nearest welford
+		nw      welford
 	}
 }
 
@@ -242,6 +258,7 @@ func (d *Drift) ResetBaseline() {
 	d.mu.hist = NewHistogram(NormBounds())
 	d.mu.dirSum, d.mu.dim = nil, 0
 	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut, d.mu.qDirSum = 0, 0, 0, nil
+	d.mu.nearest, d.mu.nw = welford{}, welford{}
 }
 
 // Stats returns a summary of the history.
@@ -634,4 +651,45 @@ func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) Verdi
 			100*share, n, metric, o.ResultDistanceMax),
 		Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
 	}}, judged, n)
+}
+
+// ObserveNearest records the distance of an unfiltered query's nearest
+// result. At the end of each window of QueryWindow queries it judges the
+// window's mean against the baseline of earlier clean windows (see
+// DriftOptions.NearestSigma); clean windows join the baseline.
+func (d *Drift) ObserveNearest(dist float32, metric vec.Metric) Verdict {
+	o := &d.opts
+	x := float64(dist)
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return Verdict{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.nw.add(x)
+	if int(d.mu.nw.n) < o.QueryWindow {
+		return Verdict{}
+	}
+	w := d.mu.nw
+	d.mu.nw = welford{}
+	base := d.mu.nearest
+	if int(base.n) < o.MinBaseline {
+		d.mu.nearest.merge(w)
+		return Verdict{}
+	}
+	sd := max(base.std(), 1e-6*math.Abs(base.mean), 1e-9)
+	shift := (w.mean - base.mean) / sd
+	judged := []string{CodeNearestDistanceShift}
+	if shift <= o.NearestSigma {
+		d.mu.nearest.merge(w)
+		return verdict(nil, judged, int(w.n))
+	}
+	return verdict([]Finding{{
+		Severity: Warning,
+		Code:     CodeNearestDistanceShift,
+		Message: fmt.Sprintf("the last %d queries' nearest results are at %v distance %.4g on average, against %.4g ± %.3g for the queries before (%.1fσ, limit %.1fσ): "+
+			"the queries do not come from the data's embedding model (or lost their normalization); check the query path's model against the pinned one",
+			int(w.n), metric, w.mean, base.mean, base.std(), shift, o.NearestSigma),
+		Figures: map[string]float64{"queries": w.n, "window_mean": w.mean, "window_std": w.std(),
+			"baseline_mean": base.mean, "baseline_std": base.std(), "baseline_queries": base.n, "shift_sigma": shift, "limit_sigma": o.NearestSigma},
+	}}, judged, int(w.n))
 }

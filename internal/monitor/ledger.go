@@ -132,6 +132,9 @@ func (l *Ledger) Raise(f Finding, at time.Time, batch *BatchRef) bool {
 		l.mu.openVer++
 	}
 	severityUp := f.Severity > o.Severity
+	if f.Figures == nil {
+		f.Figures = map[string]float64{}
+	}
 	o.Finding, o.LastSeen, o.LastBatch = f, at, batch
 	o.Count++
 	o.EvidenceUnits, o.EvidenceObs = 0, 0

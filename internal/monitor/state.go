@@ -214,7 +214,8 @@ func (d *Drift) AppendState(dst []byte) []byte {
 	dst = appendHist(dst, histNorm, d.mu.all)
 	dst = appendHist(dst, distKind(d.mu.dist), d.mu.dist)
 	dst = binary.AppendUvarint(dst, d.mu.observed)
-	return binary.AppendUvarint(dst, d.mu.rejected)
+	dst = binary.AppendUvarint(dst, d.mu.rejected)
+	return appendWelford(dst, d.mu.nearest)
 }
 
 // RestoreState replaces the drift detector's state with one AppendState
@@ -240,6 +241,7 @@ func (d *Drift) RestoreState(b []byte) error {
 	_, all := r.hist()
 	_, dist := r.hist()
 	observed, rejected := r.Uvarint(), r.Uvarint()
+	nearest := r.welford()
 	if err := r.done("drift"); err != nil {
 		return err
 	}
@@ -252,6 +254,7 @@ func (d *Drift) RestoreState(b []byte) error {
 	d.mu.all, d.mu.dist, d.mu.observed, d.mu.rejected = all, dist, observed, rejected
 	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut, d.mu.qDirSum = 0, 0, 0, nil
 	d.mu.rn, d.mu.rHigh = 0, 0
+	d.mu.nearest, d.mu.nw = nearest, welford{}
 	return nil
 }
 
