@@ -282,4 +282,3 @@ func copyTree(src, dst string) error {
 		return out.Close()
 	})
 }
-
