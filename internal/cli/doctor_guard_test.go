@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -52,17 +51,7 @@ func TestDoctorFindingsSurviveRestart(t *testing.T) {
 	c, err := db.Default().CreateCollection("incident", &sextant.CollectionConfig{Metric: sextant.Cosine, ExactThreshold: 1 << 30})
 	require.NoError(t, err)
 	addRows(t, c, ds.Base[:600], "u", 100)
-	rng := rand.New(rand.NewPCG(7, 7))
-	scaled := make([][]float32, 0, 100)
-	for _, v := range ds.Base[600:700] {
-		f := float32(0.3 + rng.Float64()*12.4)
-		s := make([]float32, len(v))
-		for j, x := range v {
-			s[j] = x * f
-		}
-		scaled = append(scaled, s)
-	}
-	addRows(t, c, scaled, "s", 100)
+	addRows(t, c, unnormalized(ds.Base[600:700]), "s", 100)
 	code, before := runDoctorCmd(t, url, "--collection", "incident")
 	require.Equal(t, 2, code, "%+v", before)
 	stop()

@@ -55,6 +55,22 @@ func findingsOf(rep doctorReport, check string) []doctorFinding {
 	return out
 }
 
+// unnormalized returns vs scaled to random norms in [0.3, 12.7]: the seed
+// incident's batch from a producer that stopped normalizing.
+func unnormalized(vs [][]float32) [][]float32 {
+	rng := rand.New(rand.NewPCG(7, 7))
+	out := make([][]float32, 0, len(vs))
+	for _, v := range vs {
+		f := float32(0.3 + rng.Float64()*12.4)
+		s := make([]float32, len(v))
+		for j, x := range v {
+			s[j] = x * f
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
 func addRows(t *testing.T, c *sextant.Collection, rows [][]float32, prefix string, batch int) {
 	t.Helper()
 	for i := 0; i < len(rows); i += batch {
@@ -112,17 +128,7 @@ func TestDoctorNotNormalized(t *testing.T) {
 	code, rep := runDoctorCmd(t, url, "--collection", "incident")
 	require.Equal(t, 0, code, "%+v", rep)
 
-	rng := rand.New(rand.NewPCG(7, 7))
-	scaled := make([][]float32, 0, 100)
-	for _, v := range ds.Base[600:700] {
-		f := float32(0.3 + rng.Float64()*12.4)
-		s := make([]float32, len(v))
-		for j, x := range v {
-			s[j] = x * f
-		}
-		scaled = append(scaled, s)
-	}
-	addRows(t, c, scaled, "s", 100)
+	addRows(t, c, unnormalized(ds.Base[600:700]), "s", 100)
 	code, rep = runDoctorCmd(t, url, "--collection", "incident")
 	require.Equal(t, 2, code, "%+v", rep)
 	require.Equal(t, "critical", rep.Status)
