@@ -128,7 +128,7 @@ func (c *Collection) observeWrite(ops []op, index uint64, at time.Time) {
 // once, when newly open), its clean codes count as evidence that resolves
 // open findings. An urgent change wakes the monitor loop to persist it.
 func (c *Collection) judge(v monitor.Verdict, at time.Time, batch *monitor.BatchRef) {
-	if len(v.Findings) == 0 && len(v.Clean) == 0 {
+	if v.Empty() {
 		return
 	}
 	l := c.mon.ledger
@@ -138,9 +138,9 @@ func (c *Collection) judge(v monitor.Verdict, at time.Time, batch *monitor.Batch
 			c.log.Warn("guardrail finding", "code", f.Code, "severity", f.Severity.String(), "message", f.Message)
 		}
 	}
-	for _, code := range v.Clean {
-		if r, ok := l.Clean(code, v.Units, at); ok && !c.replaying {
-			c.log.Info("guardrail finding resolved", "code", code, "resolution", r.Resolution,
+	for _, e := range v.Clean {
+		if r, ok := l.Clean(e.Code, e.Units, at); ok && !c.replaying {
+			c.log.Info("guardrail finding resolved", "code", e.Code, "resolution", r.Resolution,
 				"first_seen", r.FirstSeen, "count", r.Count)
 		}
 	}

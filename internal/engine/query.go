@@ -237,16 +237,11 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	if raw == nil {
 		raw = req.Vector
 	}
-	if v := c.mon.drift.ObserveQuery(raw); len(v.Findings)+len(v.Clean) > 0 {
+	if v := c.mon.drift.ObserveQuery(raw); !v.Empty() {
 		c.judge(v, c.mon.opts.Clock(), nil)
 	}
-	if v := c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric); len(v.Findings)+len(v.Clean) > 0 {
+	if v := c.mon.drift.ObserveResultDistances(dists, c.cfg.Metric, req.Filter == nil && req.IDs == nil); !v.Empty() {
 		c.judge(v, c.mon.opts.Clock(), nil)
-	}
-	if len(dists) > 0 && req.Filter == nil && req.IDs == nil {
-		if v := c.mon.drift.ObserveNearest(dists[0], c.cfg.Metric); len(v.Findings)+len(v.Clean) > 0 {
-			c.judge(v, c.mon.opts.Clock(), nil)
-		}
 	}
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
 	return hits, plan, nil

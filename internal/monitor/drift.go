@@ -494,25 +494,43 @@ func (d *Drift) Absorb(vectors [][]float32) {
 }
 
 // Verdict is what one observation judged: the findings it raised, and the
-// codes whose rule ran and found nothing (evidence that resolves an open
-// finding of that code; see Ledger). Units is how much was judged: the
-// vectors of a batch, the queries or distances of a closed window.
+// rules that ran and found nothing (evidence that resolves an open finding
+// of that code; see Ledger).
 type Verdict struct {
 	Findings []Finding
-	Clean    []string
-	Units    int
+	Clean    []Evidence
+}
+
+// Evidence is one rule that judged Units (the vectors of a batch, the
+// queries or distances of a closed window, the samples of a metric check)
+// and found them within bounds.
+type Evidence struct {
+	Code  string
+	Units int
+}
+
+// Empty reports a verdict that judged nothing.
+func (v Verdict) Empty() bool { return len(v.Findings) == 0 && len(v.Clean) == 0 }
+
+// CleanCodes lists the codes of v.Clean.
+func (v Verdict) CleanCodes() []string {
+	var out []string
+	for _, e := range v.Clean {
+		out = append(out, e.Code)
+	}
+	return out
 }
 
 // verdict builds a Verdict: the judged codes that raised nothing are clean.
 func verdict(found []Finding, judged []string, units int) Verdict {
-	v := Verdict{Findings: found, Units: units}
+	v := Verdict{Findings: found}
 	for _, code := range judged {
 		raised := false
 		for _, f := range found {
 			raised = raised || f.Code == code
 		}
 		if !raised {
-			v.Clean = append(v.Clean, code)
+			v.Clean = append(v.Clean, Evidence{Code: code, Units: units})
 		}
 	}
 	return v
@@ -615,10 +633,19 @@ func (d *Drift) ObserveQuery(q []float32) Verdict {
 	return verdict(out, []string{CodeQueryNormOutlier, CodeQueryDirectionOutlier}, units)
 }
 
-// ObserveResultDistances records the distances a query returned. For cosine
-// and ip it returns a finding at the end of each window of ResultWindow
-// distances when more than ResultDistanceShare exceed ResultDistanceMax.
-func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) Verdict {
+// ObserveResultDistances records the distances a query returned (nearest
+// first), for the histogram and two rules (one lock for both):
+//
+//   - result_distance_high, for cosine and ip: at the end of each window of
+//     ResultWindow distances, a finding when more than ResultDistanceShare
+//     exceed ResultDistanceMax;
+//   - nearest_distance_shift, any metric, unfiltered queries only (a filter
+//     moves the nearest match away legitimately): the nearest distance is
+//     judged per window of QueryWindow queries against the baseline of
+//     earlier clean windows (see DriftOptions.NearestSigma).
+//
+// The Verdict covers the windows that closed with this query.
+func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric, unfiltered bool) Verdict {
 	o := &d.opts
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -634,37 +661,41 @@ func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric) Verdi
 			}
 		}
 	}
+	var v Verdict
+	if unfiltered && len(dists) > 0 {
+		v = d.nearestLocked(float64(dists[0]), metric)
+	}
 	if d.mu.rn < o.ResultWindow {
-		return Verdict{}
+		return v
 	}
 	share := float64(d.mu.rHigh) / float64(d.mu.rn)
 	n := d.mu.rn
 	d.mu.rn, d.mu.rHigh = 0, 0
-	judged := []string{CodeResultDistanceHigh}
-	if share <= o.ResultDistanceShare {
-		return verdict(nil, judged, n)
+	var found []Finding
+	if share > o.ResultDistanceShare {
+		found = []Finding{{
+			Severity: Warning,
+			Code:     CodeResultDistanceHigh,
+			Message: fmt.Sprintf("%.1f%% of the last %d returned %v distances exceed %.2f: results are far from the queries (query/data model mismatch, or unnormalized vectors)",
+				100*share, n, metric, o.ResultDistanceMax),
+			Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
+		}}
 	}
-	return verdict([]Finding{{
-		Severity: Warning,
-		Code:     CodeResultDistanceHigh,
-		Message: fmt.Sprintf("%.1f%% of the last %d returned %v distances exceed %.2f: results are far from the queries (query/data model mismatch, or unnormalized vectors)",
-			100*share, n, metric, o.ResultDistanceMax),
-		Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
-	}}, judged, n)
+	r := verdict(found, []string{CodeResultDistanceHigh}, n)
+	v.Findings = append(v.Findings, r.Findings...)
+	v.Clean = append(v.Clean, r.Clean...)
+	return v
 }
 
-// ObserveNearest records the distance of an unfiltered query's nearest
-// result. At the end of each window of QueryWindow queries it judges the
-// window's mean against the baseline of earlier clean windows (see
-// DriftOptions.NearestSigma); clean windows join the baseline.
-func (d *Drift) ObserveNearest(dist float32, metric vec.Metric) Verdict {
+// nearestLocked adds an unfiltered query's nearest distance to the window
+// and, when the window closes, judges it against the baseline; clean
+// windows join the baseline.
+// REQUIRES: mu held.
+func (d *Drift) nearestLocked(x float64, metric vec.Metric) Verdict {
 	o := &d.opts
-	x := float64(dist)
 	if math.IsNaN(x) || math.IsInf(x, 0) {
 		return Verdict{}
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.mu.nw.add(x)
 	if int(d.mu.nw.n) < o.QueryWindow {
 		return Verdict{}

@@ -215,7 +215,7 @@ func TestDriftResultDistances(t *testing.T) {
 		for j := range batch {
 			batch[j] = float32(0.2 + 0.3*rng.Float64())
 		}
-		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine).Findings...)
+		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine, false).Findings...)
 	}
 	require.Empty(t, fs)
 	for range 200 { // 5% of distances above 1.5
@@ -225,7 +225,7 @@ func TestDriftResultDistances(t *testing.T) {
 		if rng.IntN(2) == 0 {
 			batch[0] = 1.7
 		}
-		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine).Findings...)
+		fs = append(fs, d.ObserveResultDistances(batch, vec.Cosine, false).Findings...)
 	}
 	require.Len(t, fs, 2)
 	require.Equal(t, CodeResultDistanceHigh, fs[0].Code)

@@ -238,12 +238,12 @@ func (m *MetricCheck) Observe(s MetricSample, norms NormSummary, metric vec.Metr
 	switch {
 	case f != nil:
 		m.mu.state, m.mu.suggested = metricMismatch, suggested
-		return Verdict{Findings: []Finding{*f}, Units: rep.Samples}
+		return Verdict{Findings: []Finding{*f}}
 	case clean:
 		m.mu.state, m.mu.suggested = metricOK, metric.String()
-		return Verdict{Clean: []string{CodeMetricMismatch}, Units: rep.Samples}
+		return Verdict{Clean: []Evidence{{Code: CodeMetricMismatch, Units: rep.Samples}}}
 	}
-	return Verdict{Units: rep.Samples}
+	return Verdict{}
 }
 
 // judge applies the rules (see MetricCheck) to a report: a finding and the

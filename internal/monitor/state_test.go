@@ -32,7 +32,7 @@ func busyPieces(t *testing.T) map[string]stateful {
 	}
 	d.ObserveBatch(gaussian(rng, 50, 12, 5), vec.L2) // a norm shift, kept out
 	for i := range 700 {
-		d.ObserveNearest(float32(0.3+0.01*float64(i%7)), vec.L2)
+		d.ObserveResultDistances([]float32{float32(0.3 + 0.01*float64(i%7))}, vec.L2, true)
 	}
 	e := NewRecallEstimator(RecallOptions{Clock: clock, MaxAge: -1})
 	for i := range 30 {
@@ -195,7 +195,7 @@ func TestMetricCheckRules(t *testing.T) {
 		switch tc.want {
 		case "":
 			require.Empty(t, v.Findings, tc.name)
-			require.Equal(t, []string{CodeMetricMismatch}, v.Clean, tc.name)
+			require.Equal(t, []string{CodeMetricMismatch}, v.CleanCodes(), tc.name)
 		case "none":
 			require.Empty(t, v.Findings, tc.name)
 			require.Empty(t, v.Clean, tc.name)
@@ -217,7 +217,7 @@ func TestObserveNearest(t *testing.T) {
 	obs := func(n int, mean, sd float64) Verdict {
 		var last Verdict
 		for range n {
-			if v := d.ObserveNearest(float32(mean+sd*rng.NormFloat64()), vec.Cosine); len(v.Findings)+len(v.Clean) > 0 {
+			if v := d.ObserveResultDistances([]float32{float32(mean + sd*rng.NormFloat64()), 5}, vec.L2, true); !v.Empty() {
 				last = v
 			}
 		}
@@ -226,13 +226,13 @@ func TestObserveNearest(t *testing.T) {
 	require.Empty(t, obs(600, 0.3, 0.08).Findings, "baseline")
 	v := obs(200, 0.33, 0.08)
 	require.Empty(t, v.Findings, "a slightly different window")
-	require.Equal(t, []string{CodeNearestDistanceShift}, v.Clean)
+	require.Equal(t, []string{CodeNearestDistanceShift}, v.CleanCodes())
 	v = obs(200, 0.9, 0.1)
 	require.Len(t, v.Findings, 1)
 	require.Equal(t, CodeNearestDistanceShift, v.Findings[0].Code)
 	require.Greater(t, v.Findings[0].Figures["shift_sigma"], 3.0)
 	v = obs(200, 0.3, 0.08)
-	require.Equal(t, []string{CodeNearestDistanceShift}, v.Clean, "back within bounds: evidence")
+	require.Equal(t, []string{CodeNearestDistanceShift}, v.CleanCodes(), "back within bounds: evidence")
 }
 
 // FuzzRestoreState: no input makes a piece panic, and what one accepts it
