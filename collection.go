@@ -156,13 +156,24 @@ func (c *Collection) setPinLocked(p ModelPin, ef string) error {
 			return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, p.String(), p.Dimension, dim)
 		}
 	}
-	old, oldEF := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction
+	old, oldEF, oldMeta := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction, c.cat.metadata
 	c.cfg.EmbeddingModel = p
 	if ef != "" {
 		c.cfg.EmbeddingFunction = ef
 	}
+	// What else names the model follows the pin: the metadata key, and
+	// an embedding function that names another model (dropped: Chroma
+	// clients then see none rather than the old one).
+	if _, ok := c.cat.metadata[MetadataModelKey]; ok {
+		md := copyMeta(c.cat.metadata)
+		md[MetadataModelKey] = p.String()
+		c.cat.metadata = md
+	}
+	if efPin, err := PinFromEmbeddingFunction(c.cfg.EmbeddingFunction); err == nil && !efPin.IsZero() && efPin.Name != p.Name {
+		c.cfg.EmbeddingFunction = ""
+	}
 	if err := c.db.writeCatalogLocked(); err != nil {
-		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction = old, oldEF
+		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction, c.cat.metadata = old, oldEF, oldMeta
 		return err
 	}
 	pc := p
@@ -299,7 +310,7 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 		if err != nil {
 			return err
 		}
-		if pin, err = resolvePin(fromMeta, fromEF); err != nil {
+		if pin, err = resolvePin(fromEF, fromMeta); err != nil {
 			return err
 		}
 	}
@@ -327,9 +338,13 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 				return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, pin.String(), pin.Dimension, cur.Dimension)
 			}
 			setPin = true
-		} else if err := cur.EmbeddingModel.accepts(pin); err != nil {
-			return fmt.Errorf("%w (changing a collection's pinned embedding model is an explicit operation: "+
-				"PUT /sextant/v1/.../collections/{name}/embedding_model with \"replace\": true, or SetEmbeddingModel)", err)
+		} else if p := cur.EmbeddingModel; pin.Name != p.Name || pin.Version != p.Version || pin.Dimension != 0 && pin.Dimension != p.Dimension {
+			// Metadata must name the pin exactly: "m@v2" on a pin "m" would
+			// leave the metadata saying what the pin does not.
+			return fmt.Errorf("%w: the collection metadata (or embedding function) names embedding model %q, the collection is pinned to %q: "+
+				"changing a collection's pinned embedding model is an explicit operation: "+
+				"PUT /sextant/v1/.../collections/{name}/embedding_model with \"replace\": true, or SetEmbeddingModel",
+				ErrModelMismatch, pin.String(), p.String())
 		}
 	}
 	oldName, oldMeta, oldEf := c.cat.name, c.cat.metadata, e.Config().EfSearch
@@ -359,6 +374,11 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 	}
 	if setPin {
 		c.pin.Store(&pin)
+	}
+	if ef != 0 {
+		// The autopilot's new ef goes into the guardrail state at once, so
+		// that a crash now cannot bring back the old one over the catalog's.
+		return e.PersistGuardrails()
 	}
 	return nil
 }

@@ -146,7 +146,7 @@ func (c CollectionConfig) wantPin() (ModelPin, error) {
 	if err != nil {
 		return ModelPin{}, err
 	}
-	return resolvePin(c.EmbeddingModel, fromMeta, fromEF)
+	return resolvePin(fromEF, c.EmbeddingModel, fromMeta)
 }
 
 // Chroma's legacy collection metadata keys for the HNSW settings.
@@ -261,11 +261,12 @@ func (c *CollectionConfig) applyLegacyKeys() error {
 	return nil
 }
 
-// legacyConflict checks the legacy keys of new metadata for an existing
+// legacyConflict (a pointer: it reads only the fields fixed at creation,
+// safe without db.mu) checks the legacy keys of new metadata for an existing
 // collection whose creation config is c: hnsw:space, hnsw:M and
 // hnsw:construction_ef may only repeat the stored values, since the graph
 // was built with them.
-func (c CollectionConfig) legacyConflict(l legacyKeys) error {
+func (c *CollectionConfig) legacyConflict(l legacyKeys) error {
 	const how = "it is fixed at creation and changes only through a re-index into a new collection"
 	if l.metric != nil && *l.metric != c.Metric {
 		return fmt.Errorf("%w: collection metadata %s is %q but the collection's metric is %q: %s",

@@ -44,7 +44,7 @@ func (p ModelPin) String() string {
 func ParseModelPin(s string) (ModelPin, error) {
 	s = strings.TrimSpace(s)
 	var p ModelPin
-	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+	if i := strings.LastIndexByte(s, '@'); i > 0 { // a leading @ is part of the name (@cf/baai/bge-base-en-v1.5)
 		p.Name, p.Version = strings.TrimSpace(s[:i]), strings.TrimSpace(s[i+1:])
 		if p.Version == "" {
 			return ModelPin{}, fmt.Errorf("%w: embedding model %q: empty version after @ (NAME or NAME@VERSION)", ErrInvalidArgument, s)
@@ -66,6 +66,9 @@ func (p ModelPin) validate() error {
 		if strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
 			return fmt.Errorf("%w: embedding model %s %q has control characters", ErrInvalidArgument, f.what, f.v)
 		}
+	}
+	if p.Version == "" && strings.LastIndexByte(p.Name, '@') > 0 {
+		return fmt.Errorf("%w: embedding model name %q has an @ but no version: it would read as NAME@VERSION; give the version too", ErrInvalidArgument, p.Name)
 	}
 	if p.Dimension < 0 || p.Dimension > 65536 {
 		return fmt.Errorf("%w: embedding model dimension %d out of range [1, 65536]", ErrInvalidArgument, p.Dimension)
@@ -113,6 +116,13 @@ func EmbeddingModelFrom(ctx context.Context) (ModelPin, bool) {
 	m, ok := ctx.Value(modelKey{}).(ModelPin)
 	return m, ok && !m.IsZero()
 }
+
+// CheckModel returns ErrModelMismatch when ctx declares another embedding
+// model than the collection's pin (WithEmbeddingModel), nil otherwise.
+// Writes and queries check it themselves; an API layer calls it first, so
+// that a client on another model learns that rather than, say, that its
+// vectors have another dimension.
+func (c *Collection) CheckModel(ctx context.Context) error { return c.checkModel(ctx) }
 
 // checkModel refuses a call whose context declares another model than the
 // collection's pin.
@@ -182,11 +192,13 @@ func PinFromEmbeddingFunction(raw string) (ModelPin, error) {
 	return p, nil
 }
 
-// resolvePin merges the pins a creation or a change gives (the Go field,
-// the metadata key, Chroma's embedding function): they must agree.
-func resolvePin(pins ...ModelPin) (ModelPin, error) {
+// resolvePin merges the pins a creation or a change gives: the explicit
+// ones (the Go field, the metadata key) must agree; Chroma's embedding
+// function (ef) describes the client's function and only fills in what they
+// leave out, or pins alone.
+func resolvePin(ef ModelPin, explicit ...ModelPin) (ModelPin, error) {
 	var out ModelPin
-	for _, p := range pins {
+	for _, p := range explicit {
 		switch {
 		case p.IsZero():
 		case out.IsZero():
@@ -201,6 +213,17 @@ func resolvePin(pins ...ModelPin) (ModelPin, error) {
 			if out.Dimension == 0 {
 				out.Dimension = p.Dimension
 			}
+		}
+	}
+	switch {
+	case out.IsZero():
+		return ef, nil
+	case ef.Name == out.Name:
+		if out.Version == "" {
+			out.Version = ef.Version
+		}
+		if out.Dimension == 0 {
+			out.Dimension = ef.Dimension
 		}
 	}
 	return out, nil

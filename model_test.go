@@ -21,7 +21,9 @@ func TestParseModelPin(t *testing.T) {
 		{in: "all-MiniLM-L6-v2@2.2.0", want: ModelPin{Name: "all-MiniLM-L6-v2", Version: "2.2.0"}},
 		{in: "org@team/model@v3", want: ModelPin{Name: "org@team/model", Version: "v3"}},
 		{in: "", err: "name is empty"},
-		{in: "@v1", err: "name is empty"},
+		{in: "@v1", want: ModelPin{Name: "@v1"}}, // a leading @ is part of the name
+		{in: "@cf/baai/bge-base-en-v1.5@2", want: ModelPin{Name: "@cf/baai/bge-base-en-v1.5", Version: "2"}},
+		{in: " @ ", want: ModelPin{Name: "@"}},
 		{in: "model@", err: "empty version"},
 		{in: "bad\x00name", err: "control characters"},
 		{in: strings.Repeat("m", 300), err: "over 256"},
@@ -127,6 +129,8 @@ func TestEmbeddingModelPin(t *testing.T) {
 	require.NoError(t, c.Modify(ModifyOptions{Metadata: Metadata{"embedding_model": "text-embedding-3-small-2025-01", "k": "v"}}))
 	require.ErrorIs(t, c.SetEmbeddingModel(ModelPin{Name: "text-embedding-3-large"}, false), ErrModelMismatch)
 	require.NoError(t, c.SetEmbeddingModel(ModelPin{Name: "text-embedding-3-large", Version: "v2"}, true))
+	require.Equal(t, "text-embedding-3-large@v2", c.Metadata()["embedding_model"], "the metadata key follows the replaced pin")
+	require.NoError(t, c.Modify(ModifyOptions{Metadata: c.Metadata()}), "a read-modify-write of the metadata passes")
 	err = c.Add(bad, recs("b"))
 	require.ErrorIs(t, err, ErrModelMismatch, "the pin has a version: a declaration without one is refused")
 	require.ErrorContains(t, err, "without a version")
@@ -148,6 +152,20 @@ func TestEmbeddingModelPin(t *testing.T) {
 	_, err = d.GetOrCreateCollection("unpinned", &CollectionConfig{Metadata: Metadata{"embedding_model": "m@1"}})
 	require.NoError(t, err)
 	require.Equal(t, ModelPin{Name: "m", Version: "1", Dimension: 4}, c3.Config().EmbeddingModel)
+
+	// The metadata key names the model, the embedding function another:
+	// the explicit key wins (the function describes the client).
+	c4, err := d.CreateCollection("key-wins", &CollectionConfig{Metadata: Metadata{"embedding_model": "text-embedding-3-small-2025-01"},
+		EmbeddingFunction: `{"type":"known","name":"openai","config":{"model_name":"text-embedding-3-small"}}`})
+	require.NoError(t, err)
+	require.Equal(t, "text-embedding-3-small-2025-01", c4.Config().EmbeddingModel.Name)
+
+	// Metadata must name the pin exactly: a version the pin lacks is refused.
+	c5, err := d.CreateCollection("exact", &CollectionConfig{EmbeddingModel: ModelPin{Name: "m"}})
+	require.NoError(t, err)
+	require.ErrorIs(t, c5.Modify(ModifyOptions{Metadata: Metadata{"embedding_model": "m@v2"}}), ErrModelMismatch)
+	require.NoError(t, c5.Modify(ModifyOptions{Metadata: Metadata{"embedding_model": "m"}}))
+	require.ErrorIs(t, c5.SetEmbeddingModel(ModelPin{Name: "a@b"}, true), ErrInvalidArgument, "ambiguous: would read as NAME@VERSION")
 
 	// Given twice, differently: refused.
 	_, err = d.CreateCollection("twice", &CollectionConfig{EmbeddingModel: ModelPin{Name: "a"}, Metadata: Metadata{"embedding_model": "b"}})

@@ -134,13 +134,20 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		}
 		return b, nil
 	}
+	guardOK := false
 	if meta.Guardrails {
+		// Monitor state, not data: a file that cannot be read or decoded is
+		// logged and the guardrails start afresh (the baseline from the
+		// stored records), rather than the collection refused.
 		gb, err := read(fileGuard)
-		if err != nil {
-			return 0, err
+		if err == nil {
+			err = c.mon.restoreGuardrails(gb)
 		}
-		if err := c.mon.restoreGuardrails(gb); err != nil {
-			return 0, fmt.Errorf("checkpoint %d of %s: %w", m.Checkpoint, dir, err)
+		if err != nil {
+			c.log.Error("guardrail state of the checkpoint cannot be restored; the guardrails start afresh (the data are not affected)",
+				"checkpoint", m.Checkpoint, "err", err)
+		} else {
+			guardOK = true
 		}
 	}
 	if meta.Dim == 0 {
@@ -230,7 +237,7 @@ func (c *Collection) loadCheckpoint() (int, error) {
 			st.free = append(st.free, s)
 		}
 	}
-	if !meta.Guardrails {
+	if !guardOK {
 		c.seedBaseline()
 	}
 	return meta.WALSegment, nil

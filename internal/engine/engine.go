@@ -189,7 +189,9 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		}
 		if rec.kind == recGuardrails {
 			if err := c.mon.restoreGuardrails(rec.guard); err != nil {
-				return fmt.Errorf("WAL record %d: %w", rec.index, err)
+				// Monitor state, not data: logged, the sections that
+				// decode are kept, the collection opens.
+				c.log.Error("guardrail record cannot be restored in full (the data are not affected)", "index", rec.index, "err", err)
 			}
 		} else {
 			if err := c.checkReplay(rec.ops); err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -42,6 +43,7 @@ const (
 	secAutopilot   = 3
 	secLedger      = 4
 	secMetricCheck = 5
+	secDriftQuery  = 6 // the query side of drift: result-distance histogram, nearest-distance baseline
 )
 
 // savedState is what the last guardrail record (or checkpoint) covered.
@@ -52,6 +54,7 @@ type savedState struct {
 	autopilot  uint64 // Autopilot.Version
 	metric     uint64 // MetricCheck.Version
 	recallSeq  uint64 // RecallEstimator.Seq
+	driftQuery uint64 // Drift.QueryVersion
 	driftReset bool   // the baseline was reset since
 }
 
@@ -71,8 +74,11 @@ func (m *monitorSet) appendAllGuardrails(dst []byte) []byte {
 }
 
 // restoreGuardrails applies sections read from a checkpoint or a WAL record.
+// A section that does not decode leaves its piece as it was; the others are
+// applied, and the errors returned together.
 func (m *monitorSet) restoreGuardrails(b []byte) error {
 	r := payload.Reader{B: b}
+	var errList []error
 	for len(r.B) > 0 {
 		tag := r.Byte()
 		body := r.Bytes(r.Uvarint())
@@ -91,48 +97,64 @@ func (m *monitorSet) restoreGuardrails(b []byte) error {
 			err = m.ledger.RestoreState(body)
 		case secMetricCheck:
 			err = m.metric.RestoreState(body)
+		case secDriftQuery:
+			err = m.drift.RestoreQueryState(body)
 		default:
 			// A section of a newer version: skip it rather than refuse the
 			// collection (it is monitor state, not data).
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("guardrail section %d: %w", tag, err)
+			errList = append(errList, fmt.Errorf("guardrail section %d: %w", tag, err))
 		}
 	}
-	return nil
+	return errors.Join(errList...)
+}
+
+// versions captures the pieces' versions now.
+func (m *monitorSet) versions(at time.Time) savedState {
+	return savedState{at: at, ledger: m.ledger.Version(), ledgerOpen: m.ledger.OpenVersion(),
+		autopilot: m.ap.Version(), metric: m.metric.Version(), recallSeq: m.est.Seq(), driftQuery: m.drift.QueryVersion()}
 }
 
 // markSaved records that the state as it is now is durable.
-func (m *monitorSet) markSaved(at time.Time) {
-	m.saved = savedState{at: at, ledger: m.ledger.Version(), ledgerOpen: m.ledger.OpenVersion(),
-		autopilot: m.ap.Version(), metric: m.metric.Version(), recallSeq: m.est.Seq()}
+func (m *monitorSet) markSaved(at time.Time) { m.saved = m.versions(at) }
+
+// changed compares the versions captured in next with the last saved ones:
+// whether anything changed, and whether a change is urgent.
+func (m *monitorSet) changed(next savedState) (dirty, urgent bool) {
+	s := &m.saved
+	urgent = s.driftReset || next.autopilot != s.autopilot || next.ledgerOpen != s.ledgerOpen
+	dirty = urgent || next.recallSeq != s.recallSeq || next.ledger != s.ledger || next.metric != s.metric ||
+		next.driftQuery != s.driftQuery
+	return dirty, urgent
 }
 
-// changedSections appends the sections changed since the last save, and
-// reports whether any change is urgent.
-func (m *monitorSet) changedSections(dst []byte) ([]byte, bool) {
+// changedSections appends the sections changed between the last save and
+// next (versions captured before this call: each piece's state is read
+// after its version, so what is written holds at least what next says, and
+// a change made meanwhile is written again next time, never skipped; the
+// recall samples are deduplicated by sequence number on restore).
+func (m *monitorSet) changedSections(dst []byte, next savedState) []byte {
 	s := &m.saved
-	urgent := false
 	if s.driftReset {
 		dst = appendSection(dst, secDrift, m.drift.AppendState(nil))
-		urgent = true
+	} else if next.driftQuery != s.driftQuery {
+		dst = appendSection(dst, secDriftQuery, m.drift.AppendQueryState(nil))
 	}
-	if m.est.Seq() != s.recallSeq {
+	if next.recallSeq != s.recallSeq {
 		dst = appendSection(dst, secRecall, m.est.AppendSamplesSince(nil, s.recallSeq))
 	}
-	if m.ap.Version() != s.autopilot {
+	if next.autopilot != s.autopilot {
 		dst = appendSection(dst, secAutopilot, m.ap.AppendState(nil))
-		urgent = true
 	}
-	if m.ledger.Version() != s.ledger {
+	if next.ledger != s.ledger || next.ledgerOpen != s.ledgerOpen {
 		dst = appendSection(dst, secLedger, m.ledger.AppendState(nil))
-		urgent = urgent || m.ledger.OpenVersion() != s.ledgerOpen
 	}
-	if m.metric.Version() != s.metric {
+	if next.metric != s.metric {
 		dst = appendSection(dst, secMetricCheck, m.metric.AppendState(nil))
 	}
-	return dst, urgent
+	return dst
 }
 
 // persistGuardrails appends a guardrail record with the sections changed
@@ -154,17 +176,20 @@ func (c *Collection) persistGuardrails(force bool) error {
 }
 
 // appendGuardrailsLocked is persistGuardrails without the sync; ok reports
-// whether a record was appended.
+// whether a record was appended. It runs on a closing collection too (its
+// final record, before the final checkpoint), not on a failed one.
 // REQUIRES: writeMu held.
 func (c *Collection) appendGuardrailsLocked(force bool) (wal.Pos, bool, error) {
-	if c.checkWritable() != nil || c.wal == nil {
+	if c.failed.Load() != nil || c.wal == nil {
 		return wal.Pos{}, false, nil
 	}
 	now := c.mon.opts.Clock()
-	sections, urgent := c.mon.changedSections(nil)
-	if len(sections) == 0 || !force && !urgent && now.Sub(c.mon.saved.at) < persistInterval {
+	next := c.mon.versions(now)
+	anyChange, urgent := c.mon.changed(next)
+	if !anyChange || !force && !urgent && now.Sub(c.mon.saved.at) < persistInterval {
 		return wal.Pos{}, false, nil
 	}
+	sections := c.mon.changedSections(nil, next)
 	rec := appendGuardrailRecord(nil, c.applied+1, now.UnixNano(), sections)
 	pos, err := c.wal.Append(rec)
 	if err != nil {
@@ -173,7 +198,7 @@ func (c *Collection) appendGuardrailsLocked(force bool) (wal.Pos, bool, error) {
 	}
 	c.applied++
 	c.walBytes += int64(len(rec))
-	c.mon.markSaved(now)
+	c.mon.saved = next
 	if c.walBytes >= c.opts.CheckpointBytes {
 		c.startCheckpoint()
 	}

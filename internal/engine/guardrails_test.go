@@ -32,7 +32,9 @@ func guardOpen(t *testing.T, fs vfs.FS, metric vec.Metric, clk *testClock) *Coll
 	t.Helper()
 	c, err := Open(Options{FS: fs, Dir: "/db/coll", CheckpointBytes: 1 << 30, Monitor: MonitorOptions{
 		Budget: 1, MinInterval: time.Hour, MinSamples: 50, Clock: clk.now,
-		Metric: monitor.MetricOptions{MinSamples: 16, FastInterval: time.Millisecond},
+		// No metric-check sample after the first 16 (SlowInterval): the
+		// state is still when the test compares it.
+		Metric: monitor.MetricOptions{MinSamples: 16, FastInterval: time.Millisecond, SlowInterval: 24 * time.Hour},
 	}}, Config{Dim: guardDim, Metric: metric, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 300})
 	require.NoError(t, err)
 	return c
@@ -79,18 +81,15 @@ func openCodes(h Health) []string {
 func savedAll(c *Collection) bool {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_, urgent := c.mon.changedSections(nil)
-	s := c.mon.saved
-	return !urgent && s.recallSeq == c.mon.est.Seq() && s.ledger == c.mon.ledger.Version() && s.metric == c.mon.metric.Version()
+	dirty, _ := c.mon.changed(c.mon.versions(time.Now()))
+	return !dirty
 }
 
 // unsaved describes what savedAll waits for.
 func unsaved(c *Collection) string {
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
-	_, urgent := c.mon.changedSections(nil)
-	return fmt.Sprintf("urgent %v saved %+v recall seq %d ledger %d metric %d ap %d", urgent, c.mon.saved,
-		c.mon.est.Seq(), c.mon.ledger.Version(), c.mon.metric.Version(), c.mon.ap.Version())
+	return fmt.Sprintf("saved %+v now %+v", c.mon.saved, c.mon.versions(time.Now()))
 }
 
 // TestGuardrailsSurviveCrash raises every finding kind in three collections
@@ -244,6 +243,12 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 			require.InDelta(t, before.Drift.NormMean, after.Drift.NormMean, 1e-9)
 			require.InDelta(t, before.Drift.NormStd, after.Drift.NormStd, 1e-9)
 			require.InDelta(t, before.Drift.Concentration, after.Drift.Concentration, 1e-9)
+			require.Equal(t, before.Drift.NearestQueries, after.Drift.NearestQueries, "nearest-distance baseline")
+			require.InDelta(t, before.Drift.NearestMean, after.Drift.NearestMean, 1e-9)
+			require.Equal(t, before.DistanceHist.Count, after.DistanceHist.Count, "result distance histogram")
+			if tc.name == "cosine" {
+				require.Positive(t, after.Drift.NearestQueries)
+			}
 			require.Equal(t, before.Metric.Samples, after.Metric.Samples)
 			require.Equal(t, before.Metric.Verdict, after.Metric.Verdict)
 			if tc.name == "cosine" {
@@ -345,4 +350,43 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	require.InDelta(t, 1, h.Drift.NormMean, 1e-6)
 	putAll(t, c, "bad", concentrated(rng, 30, 0, func() float64 { return 2 }))
 	require.Equal(t, []string{"critical:not_normalized"}, openCodes(c.Health()))
+}
+
+// TestCloseKeepsGuardrails: a clean close writes what the monitor changed
+// since its last record (recall and metric-check samples, the nearest-
+// distance baseline) before the final checkpoint, even when no data were
+// written since the last one.
+func TestCloseKeepsGuardrails(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	clk := &testClock{}
+	mem := vfs.NewMem()
+	c := guardOpen(t, mem, vec.Cosine, clk)
+	for b := 0; b < 8; b++ {
+		putAll(t, c, fmt.Sprintf("base%d", b), concentrated(rng, 100, 0, func() float64 { return 1 }))
+	}
+	c.WaitIndexed()
+	require.NoError(t, c.Checkpoint())
+	for i := 0; i < 600 || c.Health().Recall.Samples < 50 || c.Health().Metric.Samples < 16; i++ {
+		require.Less(t, i, 50000)
+		q := concentrated(rng, 1, 0, func() float64 { return 1 })[0]
+		p, err := c.PrepareQuery(0, q)
+		require.NoError(t, err)
+		_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
+		require.NoError(t, err)
+		if i%50 == 49 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	require.Eventually(t, func() bool { return len(c.mon.jobs) == 0 }, 10*time.Second, time.Millisecond)
+	time.Sleep(20 * time.Millisecond)
+	before := c.Health()
+	require.NoError(t, c.Close())
+	c = guardOpen(t, mem, vec.Cosine, clk)
+	defer func() { require.NoError(t, c.Close()) }()
+	after := c.Health()
+	require.Equal(t, before.Recall.Samples, after.Recall.Samples)
+	require.Equal(t, before.Metric.Samples, after.Metric.Samples)
+	require.Equal(t, before.Metric.Verdict, after.Metric.Verdict)
+	require.Equal(t, before.Drift.NearestQueries, after.Drift.NearestQueries)
+	require.Positive(t, after.Drift.NearestQueries)
 }

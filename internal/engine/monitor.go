@@ -321,7 +321,19 @@ func (c *Collection) steer() {
 // of the guardrail state). Off, the effective ef stays where it is (or where
 // SetEfSearch puts it) and the monitor only reports.
 func (c *Collection) SetAutoEf(on bool) error {
+	if err := c.checkWritable(); err != nil {
+		return err
+	}
 	c.mon.ap.SetAuto(on)
+	return c.persistGuardrails(true)
+}
+
+// PersistGuardrails makes every guardrail change durable now (the caller
+// has just changed something the monitor persists, e.g. SetEfSearch).
+func (c *Collection) PersistGuardrails() error {
+	if err := c.checkWritable(); err != nil {
+		return err
+	}
 	return c.persistGuardrails(true)
 }
 

@@ -206,6 +206,11 @@ type DriftStats struct {
 	Concentration float64 // length of the mean of the normalized history vectors (0: isotropic, 1: one direction)
 	Observed      uint64  // vectors seen by ObserveBatch, judged or not
 	Rejected      uint64  // vectors of batches with findings, kept out of the history
+	// The nearest-distance baseline: unfiltered queries judged normal, and
+	// the mean and std of their nearest result's distance.
+	NearestQueries int
+	NearestMean    float64
+	NearestStd     float64
 }
 
 // Drift watches one collection's incoming vectors, queries and result
@@ -238,6 +243,9 @@ type Drift struct {
 		// nearest-distance baseline, and the window being filled
 		nearest welford
 		nw      welford
+		// queryVer counts the changes queries make to the saved state
+		// (dist, nearest): see QueryVersion.
+		queryVer uint64
 	}
 }
 
@@ -266,11 +274,12 @@ func (d *Drift) Stats() DriftStats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := DriftStats{
-		Vectors:  int(d.mu.norms.n),
-		NormMean: d.mu.norms.mean,
-		NormStd:  d.mu.norms.std(),
-		Observed: d.mu.observed,
-		Rejected: d.mu.rejected,
+		Vectors:        int(d.mu.norms.n),
+		NormMean:       d.mu.norms.mean,
+		NormStd:        d.mu.norms.std(),
+		Observed:       d.mu.observed,
+		Rejected:       d.mu.rejected,
+		NearestQueries: int(d.mu.nearest.n), NearestMean: d.mu.nearest.mean, NearestStd: d.mu.nearest.std(),
 	}
 	if d.mu.norms.n > 0 {
 		st.UnitShare = float64(d.mu.unit) / d.mu.norms.n
@@ -649,6 +658,7 @@ func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric, unfil
 	o := &d.opts
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.mu.queryVer++
 	if d.mu.dist.Counts == nil {
 		d.mu.dist = NewHistogram(DistanceBounds(metric != vec.L2))
 	}

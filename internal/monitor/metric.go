@@ -118,7 +118,8 @@ type MetricReport struct {
 	// vectors (0 for raw non-negative features, ~0.5 for embeddings).
 	NegativeShare float64     `json:"negative_share"`
 	Norms         NormSummary `json:"norms"`
-	// Verdict: "pending" (too few samples), "ok", or "mismatch: made for X".
+	// Verdict: "pending" (too few samples), "ok", "mismatch: made for X",
+	// or "inconclusive: near a bound" (inside a rule's hysteresis margin).
 	Verdict string `json:"verdict"`
 	// Suggested is the metric the data look made for ("" when pending).
 	Suggested string    `json:"suggested"`
@@ -170,6 +171,7 @@ const (
 	metricPending metricState = iota
 	metricOK
 	metricMismatch
+	metricInconclusive // enough samples, inside a rule's margin: neither raised nor clear
 )
 
 // NewMetricCheck returns an empty check.
@@ -242,6 +244,8 @@ func (m *MetricCheck) Observe(s MetricSample, norms NormSummary, metric vec.Metr
 	case clean:
 		m.mu.state, m.mu.suggested = metricOK, metric.String()
 		return Verdict{Clean: []Evidence{{Code: CodeMetricMismatch, Units: rep.Samples}}}
+	case m.mu.state == metricPending:
+		m.mu.state = metricInconclusive
 	}
 	return Verdict{}
 }
@@ -306,15 +310,15 @@ func (m *MetricCheck) judge(metric vec.Metric, rep MetricReport) (*Finding, stri
 			"If the norms are meant to rank (maximum inner product search), acknowledge this finding",
 			cv, rep.Norms.Min, rep.Norms.Max, rep.K, alt, rep.Samples, kind, suggested, suggested)
 	case vec.L2:
-		msg = fmt.Sprintf("l2 collection of vectors with %s whose norms vary (CV %.3g, %.3g-%.3g): l2 ranks them by norm as well as direction; "+
+		msg = fmt.Sprintf("l2 collection of vectors whose norms vary (CV %.3g, %.3g-%.3g) and that have %s: l2 ranks them by norm as well as direction; "+
 			"its exact top-%d shares only %.2f with cosine's over %d stored vectors. The data look made for cosine (embedding models are trained for it). "+
 			"Fix: re-create the collection with hnsw:space cosine and re-insert. If the model was trained for Euclidean distance, acknowledge this finding",
-			kind, cv, rep.Norms.Min, rep.Norms.Max, rep.K, alt, rep.Samples)
+			cv, rep.Norms.Min, rep.Norms.Max, kind, rep.K, alt, rep.Samples)
 	default:
-		msg = fmt.Sprintf("cosine collection of vectors with %s whose norms vary (CV %.3g, %.3g-%.3g): cosine ignores the norms; "+
+		msg = fmt.Sprintf("cosine collection of vectors whose norms vary (CV %.3g, %.3g-%.3g) and that have %s: cosine ignores the norms; "+
 			"its exact top-%d shares only %.2f with l2's over %d stored vectors. The data look made for l2. "+
 			"If the norms carry meaning, re-create the collection with hnsw:space l2; otherwise nothing to do",
-			kind, cv, rep.Norms.Min, rep.Norms.Max, rep.K, alt, rep.Samples)
+			cv, rep.Norms.Min, rep.Norms.Max, kind, rep.K, alt, rep.Samples)
 	}
 	return &Finding{Severity: sev, Code: CodeMetricMismatch, Message: msg, Figures: figs}, suggested.String(), false
 }
@@ -331,6 +335,8 @@ func (m *MetricCheck) Report(metric vec.Metric) MetricReport {
 		rep.Verdict, rep.Suggested = "ok", m.mu.suggested
 	case metricMismatch:
 		rep.Verdict, rep.Suggested = "mismatch: made for "+m.mu.suggested, m.mu.suggested
+	case metricInconclusive:
+		rep.Verdict = "inconclusive: near a bound"
 	}
 	return rep
 }
@@ -425,7 +431,7 @@ func (m *MetricCheck) RestoreState(b []byte) error {
 	st := metricState(r.Byte())
 	suggested := r.String()
 	last := r.time()
-	if st > metricMismatch {
+	if st > metricInconclusive {
 		r.fail()
 	}
 	if err := r.done("metric check"); err != nil {

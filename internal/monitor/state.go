@@ -258,6 +258,44 @@ func (d *Drift) RestoreState(b []byte) error {
 	return nil
 }
 
+// QueryVersion counts the changes that queries make to the drift state
+// that is saved (the result-distance histogram and the nearest-distance
+// baseline): a caller that persists them compares it with the version it
+// last wrote. Batches change the rest, which a log replays.
+func (d *Drift) QueryVersion() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.queryVer
+}
+
+// AppendQueryState appends the query side of the drift state: the
+// result-distance histogram and the nearest-distance baseline.
+func (d *Drift) AppendQueryState(dst []byte) []byte {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	dst = append(dst, stateVersion)
+	dst = appendHist(dst, distKind(d.mu.dist), d.mu.dist)
+	return appendWelford(dst, d.mu.nearest)
+}
+
+// RestoreQueryState replaces the query side of the drift state with one
+// AppendQueryState wrote. On error the detector is unchanged.
+func (d *Drift) RestoreQueryState(b []byte) error {
+	r := newReader(b)
+	if err := r.version("drift queries"); err != nil {
+		return err
+	}
+	_, dist := r.hist()
+	nearest := r.welford()
+	if err := r.done("drift queries"); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.mu.dist, d.mu.nearest, d.mu.nw = dist, nearest, welford{}
+	return nil
+}
+
 func appendSample(dst []byte, s recallSample) []byte {
 	dst = binary.AppendUvarint(dst, s.seq)
 	dst = appendTime(dst, s.at)

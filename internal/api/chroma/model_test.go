@@ -43,6 +43,8 @@ func TestEmbeddingModelPinHTTP(t *testing.T) {
 		{"upsert, other model", "text-embedding-3-large", "upsert", map[string]any{"ids": []string{"c"}, "embeddings": [][]float32{{0, 0, 1}}}, 409, "text-embedding-3-large"},
 		{"update, no version", "text-embedding-3-small", "update", map[string]any{"ids": []string{"a"}, "embeddings": [][]float32{{0, 0, 1}}}, 409, "without a version"},
 		{"query, other model", "other", "query", query, 409, `"other"`},
+		{"other model, other dimension: still 409", "text-embedding-3-large", "add", map[string]any{"ids": []string{"c"}, "embeddings": [][]float32{{0, 0, 1, 0, 0}}}, 409, "text-embedding-3-large"},
+		{"query, other dimension, n_results 0", "other", "query", map[string]any{"query_embeddings": [][]float32{{1, 0}}, "n_results": 0}, 409, `"other"`},
 		{"malformed header", "model@", "add", map[string]any{"ids": []string{"c"}, "embeddings": [][]float32{{0, 0, 1}}}, 400, "x-sextant-embedding-model"},
 	} {
 		code, b := c.withModel(tc.model, "POST", cols+"/"+id+"/"+tc.op, tc.body)

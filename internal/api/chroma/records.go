@@ -94,6 +94,11 @@ func (h *Handler) readWrite(w http.ResponseWriter, r *http.Request, kind writeKi
 	if err != nil {
 		return nil, nil, err
 	}
+	// A client on another model hears that first (its vectors may also have
+	// another dimension, which would be a less useful 400).
+	if err := c.CheckModel(r.Context()); err != nil {
+		return nil, nil, err
+	}
 	var req writeReq
 	if err := h.decodeBody(w, r, &req); err != nil {
 		return nil, nil, err
@@ -408,6 +413,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) error {
 func (h *Handler) query(w http.ResponseWriter, r *http.Request) error {
 	c, err := h.collectionByID(r)
 	if err != nil {
+		return err
+	}
+	if err := c.CheckModel(r.Context()); err != nil {
 		return err
 	}
 	var req queryReq
