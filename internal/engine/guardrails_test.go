@@ -59,6 +59,15 @@ func concentrated(rng *rand.Rand, n, axis int, norm func() float64) [][]float32 
 	return out
 }
 
+// search runs one query of k 10 as given (Raw) and prepared.
+func search(t *testing.T, c *Collection, q []float32) {
+	t.Helper()
+	p, err := c.PrepareQuery(0, q)
+	require.NoError(t, err)
+	_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
+	require.NoError(t, err)
+}
+
 func putAll(t *testing.T, c *Collection, prefix string, vs [][]float32) {
 	t.Helper()
 	puts := make([]Put, len(vs))
@@ -122,10 +131,7 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 				for i := 0; i < 800 || c.Health().Recall.Samples < 100; i++ {
 					require.Less(t, i, 20000, "recall samples: %+v", c.Health().Sampler)
 					q := concentrated(rng, 1, 0, unit)[0]
-					p, err := c.PrepareQuery(0, q)
-					require.NoError(t, err)
-					_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
-					require.NoError(t, err)
+					search(t, c, q)
 					if i%50 == 49 {
 						time.Sleep(5 * time.Millisecond) // let the monitor re-run them
 					}
@@ -138,10 +144,7 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 					for j := range q {
 						q[j] = -q[j]
 					}
-					p, err := c.PrepareQuery(0, q)
-					require.NoError(t, err)
-					_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
-					require.NoError(t, err)
+					search(t, c, q)
 				}
 			},
 			want: []string{"critical:not_normalized", "info:query_direction_outlier", "warning:nearest_distance_shift",
@@ -372,10 +375,7 @@ func TestCloseKeepsGuardrails(t *testing.T) {
 	for i := 0; i < 600 || c.Health().Recall.Samples < 50 || c.Health().Metric.Samples < 16; i++ {
 		require.Less(t, i, 50000)
 		q := concentrated(rng, 1, 0, func() float64 { return 1 })[0]
-		p, err := c.PrepareQuery(0, q)
-		require.NoError(t, err)
-		_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
-		require.NoError(t, err)
+		search(t, c, q)
 		if i%50 == 49 {
 			time.Sleep(2 * time.Millisecond)
 		}
