@@ -160,7 +160,9 @@ func (m *monitorSet) changedSections(dst []byte, next savedState) []byte {
 // persistGuardrails appends a guardrail record with the sections changed
 // since the last one and waits until it is durable: always when force,
 // otherwise when a change is urgent or the last save is persistInterval old.
-// It does nothing on a closed or read-only collection.
+// It does nothing on a read-only (failed) collection; it runs while the
+// collection closes (the final record), so public callers check
+// checkWritable first.
 func (c *Collection) persistGuardrails(force bool) error {
 	c.writeMu.Lock()
 	pos, ok, err := c.appendGuardrailsLocked(force)
