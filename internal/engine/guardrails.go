@@ -253,6 +253,10 @@ func (c *Collection) seedBaseline() {
 	}
 	const chunk = 4096
 	batch := make([][]float32, 0, chunk)
+	var buf []float32 // the vectors as given, under cosine: one buffer per chunk, reused
+	if c.cfg.Metric == vec.Cosine {
+		buf = make([]float32, chunk*st.dim)
+	}
 	flush := func() {
 		c.mon.drift.Absorb(batch)
 		batch = batch[:0]
@@ -261,8 +265,8 @@ func (c *Collection) seedBaseline() {
 	for it.HasNext() {
 		s := it.Next()
 		v := st.vectors.At(s)
-		if c.cfg.Metric == vec.Cosine {
-			raw := make([]float32, len(v))
+		if buf != nil {
+			raw := buf[len(batch)*st.dim : (len(batch)+1)*st.dim]
 			n := st.recs[s].norm
 			for i, x := range v {
 				raw[i] = x * n
