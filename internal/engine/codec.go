@@ -14,8 +14,9 @@ import (
 //
 //	record     := kind(u8) body
 //	kind 1     := count(uvarint) op*                              (legacy batch)
-//	kind 2     := index(uvarint) time(varint) count(uvarint) op*   (batch)
+//	kind 2     := index(uvarint) time(varint) count(uvarint) op*   (batch, no longer written)
 //	kind 3     := index(uvarint) time(varint) section*             (guardrail state)
+//	kind 4     := index(uvarint) time(varint) command              (command.go)
 //	op         := kind(u8) id(str) body
 //	put        := flags(u8: 1 = has document) [doc(str)] meta(map) dim(uvarint) f32*dim
 //	set        := flags(u8: 1 = set document, 2 = set metadata) [doc(str)] [meta(map)]
@@ -120,10 +121,11 @@ func appendGuardrailRecord(dst []byte, index uint64, at int64, sections []byte) 
 // walRecord is a decoded WAL record.
 type walRecord struct {
 	kind  byte
-	index uint64 // 0 for a legacy batch
-	at    int64  // Unix nanoseconds; 0 for a legacy batch
-	ops   []op   // batches
-	guard []byte // guardrail sections (aliasing the input)
+	index uint64   // 0 for a legacy batch
+	at    int64    // Unix nanoseconds; 0 for a legacy batch
+	ops   []op     // batches (kinds 1 and 2)
+	cmd   *Command // kind 4
+	guard []byte   // guardrail sections (aliasing the input)
 }
 
 // decodeRecord decodes one WAL record of any kind.
@@ -135,7 +137,7 @@ func decodeRecord(b []byte) (walRecord, error) {
 	}
 	switch rec.kind {
 	case recLegacyBatch:
-	case recBatch, recGuardrails:
+	case recBatch, recGuardrails, recCommand:
 		rec.index = r.Uvarint()
 		rec.at = r.Varint()
 		if r.Err != nil || rec.index == 0 {
@@ -144,9 +146,14 @@ func decodeRecord(b []byte) (walRecord, error) {
 	default:
 		return rec, fmt.Errorf("unknown WAL record kind %d", rec.kind)
 	}
-	if rec.kind == recGuardrails {
+	switch rec.kind {
+	case recGuardrails:
 		rec.guard = r.B
 		return rec, nil
+	case recCommand:
+		cmd, err := decodeCommand(&r)
+		rec.cmd = cmd
+		return rec, err
 	}
 	ops, err := decodeOps(&r)
 	rec.ops = ops

@@ -5,15 +5,25 @@
 //
 // # Write path
 //
-// A write batch is validated against the current state, resolved into ops
-// (put: a record with a new vector; set: metadata/document only; del), encoded
-// as one WAL record, appended to the WAL and applied to the in-memory state,
-// all under writeMu, so WAL order equals apply order. writeMu is then released
-// and the writer waits for the WAL to be durable up to its record: concurrent
-// writers share one fsync (group commit). The write is acknowledged only then.
-// If the WAL fails (write or fsync), the collection turns read-only with that
-// error: its in-memory state may hold the failed batch, but nothing further is
-// acknowledged, and a reopen serves exactly what is durable.
+// A write is a Command (command.go): an intent such as add-strict,
+// upsert-merge or delete-where, logged as it is. The shard (apply.go) is the
+// collection's state machine: its state changes only through
+// shard.Apply(index, cmd), which resolves the command against the state at
+// that point of the log (existence, metadata merges, the delete filter),
+// applies it whole or refuses it with a per-record error in the Result, and
+// does no I/O, reads no clock and logs nothing. Replay calls Apply on every
+// logged command; a raft FSM will call the same function.
+//
+// The durability driver (propose, write.go) owns the WAL: it validates the
+// command without the state, encodes it, then under writeMu resolves it,
+// appends it when it changes something, and commits the resolved ops (Apply's
+// second half), so WAL order equals apply order. writeMu is then released
+// and the writer waits for the WAL to be durable up to its record:
+// concurrent writers share one fsync (group commit). The write is
+// acknowledged only then. If the WAL fails (write or fsync), the collection
+// turns read-only with that error: its in-memory state may hold the failed
+// command, but nothing further is acknowledged, and a reopen serves exactly
+// what is durable.
 //
 // # Guardrail state
 //

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,8 +79,9 @@ type state struct {
 //
 // Collection is safe for concurrent use.
 type Collection struct {
+	shard // the state machine: cfg, the applied index, mu and the state
+
 	opts     Options
-	cfg      Config
 	efSearch atomic.Int64
 	log      *slog.Logger
 	wal      *wal.Log
@@ -87,16 +89,10 @@ type Collection struct {
 	writeMu  sync.Mutex // serializes writers; see doc.go for the lock order
 	walBytes int64      // REQUIRES: writeMu. WAL bytes since the last checkpoint
 	ckptN    uint64     // REQUIRES: writeMu. number of the last checkpoint
-	applied  uint64     // REQUIRES: writeMu. index of the last WAL record appended (or replayed)
 
 	// replaying is true while Open replays the WAL (no other goroutine
 	// runs yet): findings are not logged one by one then.
 	replaying bool
-
-	mu struct {
-		sync.RWMutex
-		state
-	}
 
 	failed   atomic.Pointer[error] // sticky storage failure
 	closed   atomic.Bool
@@ -148,7 +144,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	if !cfg.Metric.Valid() {
 		return nil, fmt.Errorf("%w: invalid metric", errInvalidArgument)
 	}
-	c := &Collection{opts: opts, cfg: cfg, closing: make(chan struct{})}
+	c := &Collection{shard: shard{cfg: cfg}, opts: opts, closing: make(chan struct{})}
 	c.log = opts.Logger.With("collection_dir", opts.Dir)
 	c.efSearch.Store(int64(cfg.EfSearch))
 	c.mon = newMonitorSet(opts.Monitor, cfg.EfSearch, opts.Seed)
@@ -179,30 +175,37 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		if err != nil {
 			return err
 		}
+		index := rec.index
 		switch {
 		case rec.kind == recLegacyBatch:
-			c.applied++
-		case rec.index != c.applied+1:
-			return fmt.Errorf("WAL record index %d follows %d: records are missing or out of order", rec.index, c.applied)
-		default:
-			c.applied = rec.index
+			index = c.applied + 1
+		case index != c.applied+1:
+			return fmt.Errorf("WAL record index %d follows %d: records are missing or out of order", index, c.applied)
 		}
-		if rec.kind == recGuardrails {
+		at := time.Unix(0, rec.at)
+		if rec.at == 0 {
+			at = c.mon.opts.Clock()
+		}
+		switch rec.kind {
+		case recGuardrails:
+			c.applied = index
 			if err := c.mon.restoreGuardrails(rec.guard); err != nil {
 				// Monitor state, not data: logged, the sections that
 				// decode are kept, the collection opens.
 				c.log.Error("guardrail record cannot be restored in full (the data are not affected)", "index", rec.index, "err", err)
 			}
-		} else {
+		case recCommand:
+			c.replayCommand(index, at, rec.cmd)
+		default:
+			// A batch of the first formats: ops resolved by the writer.
 			if err := c.checkReplay(rec.ops); err != nil {
 				return err
 			}
-			c.apply(rec.ops)
-			at := time.Unix(0, rec.at)
-			if rec.at == 0 {
-				at = c.mon.opts.Clock()
+			if slices.ContainsFunc(rec.ops, func(o op) bool { return o.kind == opPut }) {
+				c.repairIfDue()
 			}
-			c.observeWrite(rec.ops, rec.index, at)
+			c.index(c.commit(index, rec.ops))
+			c.observeWrite(rec.ops, index, at)
 		}
 		replayed++
 		c.walBytes += int64(len(b))

@@ -245,6 +245,14 @@ func FuzzParse(f *testing.F) {
 			if g.String() != s {
 				t.Fatalf("String not canonical: %s vs %s", s, g.String())
 			}
+			// The binary form decodes to the same filter.
+			bf, err := DecodeBinary(flt.AppendBinary(nil))
+			if err != nil {
+				t.Fatalf("binary form of %s does not decode: %v", s, err)
+			}
+			if bf.String() != s {
+				t.Fatalf("binary round trip: %s vs %s", s, bf.String())
+			}
 			flt.Match(nil, nil)
 			flt.Match(map[string]any{"a": int64(1), "b": "x", "t": []bool{true}}, &s)
 		}
