@@ -277,7 +277,7 @@ func decodeCommand(r *payload.Reader) (*Command, error) {
 			u := &cmd.Updates[i]
 			u.ID = r.String()
 			flags := r.Byte()
-			if flags&^(updHasVector|updSetDoc|updHasDoc) != 0 || flags&updHasDoc != 0 && flags&updSetDoc == 0 {
+			if flags&^(updHasVector|updSetDoc|updHasDoc) != 0 {
 				return nil, fmt.Errorf("%w: update %d: flags %#x", errCorruptCommand, i, flags)
 			}
 			u.SetDoc = flags&updSetDoc != 0

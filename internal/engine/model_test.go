@@ -230,8 +230,11 @@ func (g *gen) command() *Command {
 			if g.r.IntN(3) == 0 {
 				u.DeleteKeys = []string{"g", "t"}[:1+g.r.IntN(2)]
 			}
-			if g.r.IntN(2) == 0 {
+			switch g.r.IntN(3) {
+			case 0:
 				u.SetDoc, u.Doc = true, g.doc()
+			case 1: // without SetDoc: only a record that upsert-merge inserts gets it
+				u.Doc = g.doc()
 			}
 			cmd.Updates = append(cmd.Updates, u)
 		}
