@@ -9,7 +9,6 @@ import (
 	"sync"
 
 	"github.com/sextantdb/sextant/internal/errs"
-	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -46,8 +45,9 @@ var errStale = errors.New("command index already applied")
 // evaluated here, against the state at apply time. An index at or below the
 // applied index is refused as stale, without change (replay is idempotent).
 //
-// Graph work is not done here: the slots the command inserted are in the
-// Result for the indexer, and a deleted node is only tombstoned.
+// Graph work is not done here: a written vector's slot becomes pending (the
+// indexer links it later, queries scan it exactly until then), and a deleted
+// node is only tombstoned.
 // REQUIRES: Collection.writeMu held, or exclusive access during Open.
 func (s *shard) Apply(index uint64, cmd *Command) Result {
 	if index <= s.applied {
@@ -69,9 +69,8 @@ func (s *shard) Apply(index uint64, cmd *Command) Result {
 // against the current state.
 func (s *shard) commit(index uint64, ops []op) Result {
 	s.applied = index
-	res := Result{Index: index, Changed: len(ops), ops: ops}
-	res.inserted, res.graph, res.reinforce = s.applyOps(ops)
-	return res
+	s.applyOps(index, ops)
+	return Result{Index: index, Changed: len(ops), ops: ops}
 }
 
 // validate checks what cmd says without looking at the records: kinds, ids,
@@ -275,21 +274,16 @@ func (s *shard) resolveDeleteLocked(cmd *Command) []op {
 	return ops
 }
 
-// applyOps applies resolved ops to the state and returns the slots they
-// inserted while a graph exists or is being built (for the indexer), that
-// graph, and whether it serves queries (its new nodes are then reinforced).
+// applyOps applies resolved ops, of the command at log index index, to the
+// state. In graph mode the slot of each vector written becomes pending.
 // Ops of logs of the first formats come here directly: an op that does not
 // fit the state (a set or delete of a missing id, a vector of another
 // dimension) is skipped, never trusted.
 // REQUIRES: writeMu held (or exclusive access during Open).
-func (s *shard) applyOps(ops []op) (inserted []uint32, graph *hnsw.Graph, serving bool) {
+func (s *shard) applyOps(index uint64, ops []op) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := &s.mu.state
-	graph, building := st.graph, st.building
-	if graph == nil {
-		graph = building
-	}
 	for i := range ops {
 		o := &ops[i]
 		switch o.kind {
@@ -321,7 +315,7 @@ func (s *shard) applyOps(ops []op) (inserted []uint32, graph *hnsw.Graph, servin
 				copy(st.vectors.At(slot), o.vec)
 				norm = float32(vec.Norm(o.vec))
 			}
-			st.recs[slot] = record{id: o.id, seq: seq, norm: norm, meta: o.meta, doc: o.doc}
+			st.recs[slot] = record{id: o.id, seq: seq, vidx: index, norm: norm, meta: o.meta, doc: o.doc}
 			st.pidx.Add(slot, o.meta, o.doc)
 			st.ids[o.id] = slot
 			st.live.Add(slot)
@@ -334,8 +328,8 @@ func (s *shard) applyOps(ops []op) (inserted []uint32, graph *hnsw.Graph, servin
 				st.order = append(st.order, orderEntry{seq, slot})
 				st.unsorted = true
 			}
-			if graph != nil {
-				inserted = append(inserted, slot)
+			if st.graph != nil {
+				st.enqueueLocked(slot, index)
 			}
 		case opSet:
 			slot, ok := st.ids[o.id]
@@ -358,7 +352,6 @@ func (s *shard) applyOps(ops []op) (inserted []uint32, graph *hnsw.Graph, servin
 		}
 	}
 	s.compactOrderLocked()
-	return inserted, graph, graph != nil && graph != building
 }
 
 // removeSlotLocked deletes the record at slot.
@@ -372,11 +365,17 @@ func (s *shard) removeSlotLocked(slot uint32) {
 	st.live.Remove(slot)
 	st.stale++
 	switch {
-	case st.graph != nil:
+	case st.graph == nil:
+		st.free = append(st.free, slot)
+	case !st.pending.Contains(slot):
+		st.graph.Delete(slot) // a tombstone, until repair frees the slot
+	case st.inflight.Contains(slot):
+		// Being inserted: tombstoned now if linked already, else by the
+		// indexer once linked; freed by repair.
+		st.pending.Remove(slot)
 		st.graph.Delete(slot)
-	case st.building != nil:
-		st.buildDeleted = append(st.buildDeleted, slot)
 	default:
+		st.pending.Remove(slot) // never linked: free at once
 		st.free = append(st.free, slot)
 	}
 }

@@ -30,7 +30,10 @@ func (c *Collection) startCheckpoint() {
 	if !c.ckptRun.CompareAndSwap(false, true) {
 		return
 	}
-	c.bg.Add(1)
+	if !c.addBackground(&c.bg) {
+		c.ckptRun.Store(false)
+		return // closing: the final checkpoint is the close's
+	}
 	go func() {
 		defer c.bg.Done()
 		defer c.ckptRun.Store(false)
@@ -76,7 +79,8 @@ func (c *Collection) checkpoint() error {
 	}
 	files = append(files, ckpt.File{Name: fileVectors, Data: vb})
 	files = append(files, ckpt.File{Name: filePayload, Data: st.pidx.AppendBinary(nil)})
-	if st.graph != nil && st.building == nil {
+	if st.graph != nil {
+		// Pending slots are not in it; open queues them again.
 		meta.Graph = true
 		files = append(files, ckpt.File{Name: fileGraph, Data: st.graph.AppendBinary(nil)})
 	}
@@ -226,15 +230,29 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		st.graph = g
 	}
 	// Free slots: those below Slots that hold no record and are not in the
-	// graph (tombstoned nodes come back from graph repair).
+	// graph (tombstoned nodes come back from graph repair). A node whose
+	// record is gone (deleted while the indexer linked it) is tombstoned;
+	// a live slot not in the graph is pending (the indexer links it).
 	all := roaring.New()
 	all.AddRange(0, uint64(meta.Slots))
 	all.AndNot(st.live)
 	it := all.Iterator()
 	for it.HasNext() {
 		s := it.Next()
-		if st.graph == nil || !st.graph.Contains(s) && !st.graph.Tombstoned(s) {
+		switch {
+		case st.graph == nil || !st.graph.Contains(s) && !st.graph.Tombstoned(s):
 			st.free = append(st.free, s)
+		case st.graph.Contains(s):
+			st.graph.Delete(s)
+		}
+	}
+	if st.graph != nil {
+		it := st.live.Iterator()
+		for it.HasNext() {
+			if s := it.Next(); !st.graph.Contains(s) {
+				st.recs[s].vidx = meta.Applied
+				st.enqueueLocked(s, meta.Applied)
+			}
 		}
 	}
 	if !guardOK {

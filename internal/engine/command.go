@@ -7,7 +7,6 @@ import (
 	"math"
 
 	"github.com/sextantdb/sextant/internal/filter"
-	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
@@ -89,10 +88,7 @@ type Result struct {
 	// record, see errs.Record); nothing of it was applied.
 	Err error
 
-	ops       []op        // what the command resolved to, in apply order
-	inserted  []uint32    // slots the indexer must insert into graph
-	graph     *hnsw.Graph // the graph they go into (serving or being built)
-	reinforce bool        // graph serves queries: reinforce the new nodes
+	ops []op // what the command resolved to, in apply order
 }
 
 // recCommand is the WAL record kind of a Command.

@@ -38,26 +38,42 @@
 // # State and locks
 //
 // Lock order: writeMu → mu → the graph's own locks. writeMu serializes
-// writers, checkpoint snapshots and the swap-in of a background-built graph.
-// mu (RWMutex) guards the record table, the id map, the live set and the
-// free list: writers hold it exclusively only for the short in-memory update,
-// queries hold it shared for the whole search so that what the index returns
-// is consistent with the records. HNSW inserts run after mu is released (the
-// graph is safe for concurrent inserts and searches), using all workers.
+// writers (resolve, WAL append, in-memory apply), checkpoint snapshots and
+// the creation of the graph. mu (RWMutex) guards the record table, the id
+// map, the live set, the free list and the indexer's pending set and queue:
+// writers and the indexer hold it exclusively only for short in-memory
+// updates, queries hold it shared for the whole search so that what the
+// index returns is consistent with the records.
+//
+// # The indexer
+//
+// In HNSW mode a written vector's slot becomes pending; the indexer
+// (indexer.go, a goroutine that runs only while there is work) links pending
+// slots into the graph in batches with all workers, holding no engine lock
+// meanwhile (the graph is safe for concurrent inserts and searches), and
+// publishes the watermark: Stats.IndexedThrough, the log index through
+// which every vector is in the graph. Queries search the graph and scan the
+// pending slots exactly, and keep the best k of both, so results are
+// complete whatever the indexer's lag. Reconnection is local (the graph's
+// weak-node queue, after each batch) plus an amortized walk for cut-off
+// nodes (after inserts reaching 1/16 of the graph, and when the queue runs
+// dry).
 //
 // A slot's vector never changes while the slot is in a graph: an upsert with a
 // new vector writes a new slot and deletes the old one. In exact mode a
-// deleted slot is reused at once; in HNSW mode it is tombstoned and returned
-// to the free list by graph repair, which runs when tombstones pass a share
-// of the live count, before the next batch that inserts: under writeMu but
-// with mu only shared, so queries wait only for the graph's short exclusive
-// pass (hnsw.Graph.Repair; timed in Stats).
+// deleted slot is reused at once, as is a pending slot that the indexer has
+// not taken; a node is tombstoned and returned to the free list by graph
+// repair, which the indexer runs between batches when tombstones pass a
+// share of the live count. Repair runs beside queries and writers (queries
+// wait only for the graph's short exclusive pass, hnsw.Graph.Repair; timed
+// in Stats); a write that may insert waits, holding no lock, while a repair
+// is due, so that slots are reused and memory stays bounded.
 //
 // # Plans
 //
 // Collections below ExactThreshold live records are served by exact search.
-// Crossing it starts a background HNSW build from a snapshot of the live
-// slots; writes during the build go to the new graph too, and deletes during
-// the build are replayed on it before it is swapped in. Queries are served
-// exactly until the swap, and never block on the build.
+// Crossing it creates the graph with every live slot pending, and the
+// indexer builds it (Stats.Mode "building" until it has caught up). Queries
+// are served exactly while most records are pending, and never block on the
+// build.
 package engine

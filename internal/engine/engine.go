@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"path"
 	"runtime"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +48,7 @@ type Options struct {
 type record struct {
 	id   string
 	seq  uint64 // insertion order, for stable Get paging
+	vidx uint64 // log index that wrote the vector (the indexer's queue checks it)
 	norm float32
 	meta payload.Map
 	doc  *string
@@ -70,9 +70,42 @@ type state struct {
 
 	pidx *filter.Index // payload indexes (metadata and documents)
 
-	graph        *hnsw.Graph // serving graph; nil in exact mode
-	building     *hnsw.Graph // graph being built in the background
-	buildDeleted []uint32    // slots deleted while building
+	// graph is the HNSW graph; nil in exact mode. Slots enter it through
+	// the indexer (indexer.go): until then they are pending.
+	graph *hnsw.Graph
+	// pending holds the live slots not searchable through the graph yet
+	// (queued or being inserted): queries scan them exactly. inflight, a
+	// subset of pending's slots and of deleted ones, holds the slots the
+	// indexer is inserting now.
+	pending  *roaring.Bitmap
+	inflight *roaring.Bitmap
+	// queue is the indexer's work, in apply order from qhead; an entry is
+	// stale once its slot is no longer pending or holds a newer record.
+	queue []pendingEntry
+	qhead int
+	// building is set while the graph created when the collection crossed
+	// the exact-search threshold has not yet caught up with the records.
+	building bool
+}
+
+// pendingEntry queues slot for the indexer: the record written at log index
+// idx or before (valid while recs[slot].vidx <= idx and slot is pending).
+type pendingEntry struct {
+	slot uint32
+	idx  uint64
+}
+
+// validEntry reports whether e still names a record waiting for the indexer.
+func (st *state) validEntry(e pendingEntry) bool {
+	return st.pending.Contains(e.slot) && !st.inflight.Contains(e.slot) && st.recs[e.slot].vidx <= e.idx
+}
+
+// enqueueLocked makes slot pending: queries scan it until the indexer has
+// linked it.
+// REQUIRES: mu held exclusively.
+func (st *state) enqueueLocked(slot uint32, idx uint64) {
+	st.pending.Add(slot)
+	st.queue = append(st.queue, pendingEntry{slot, idx})
 }
 
 // Collection is one collection's engine.
@@ -95,6 +128,7 @@ type Collection struct {
 	replaying bool
 
 	failed   atomic.Pointer[error] // sticky storage failure
+	bgMu     sync.Mutex            // orders addBackground before close's waits
 	closed   atomic.Bool
 	closing  chan struct{}
 	bg       sync.WaitGroup
@@ -105,7 +139,8 @@ type Collection struct {
 	repairs  atomic.Int64 // graph repairs run by this process
 	repDur   atomic.Int64 // nanoseconds of the last graph repair
 	repPause atomic.Int64 // nanoseconds the last graph repair held the graph exclusively
-	buildWG  sync.WaitGroup
+
+	ix indexer // the asynchronous indexer; see indexer.go
 
 	pool sync.Pool // *searchBuf
 
@@ -151,6 +186,8 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	st := &c.mu.state
 	st.ids = make(map[string]uint32)
 	st.live = roaring.New()
+	st.pending = roaring.New()
+	st.inflight = roaring.New()
 	st.pidx = filter.NewIndex(c.indexOptions())
 	if cfg.Dim > 0 {
 		st.dim = cfg.Dim
@@ -201,10 +238,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 			if err := c.checkReplay(rec.ops); err != nil {
 				return err
 			}
-			if slices.ContainsFunc(rec.ops, func(o op) bool { return o.kind == opPut }) {
-				c.repairIfDue()
-			}
-			c.index(c.commit(index, rec.ops))
+			c.commit(index, rec.ops)
 			c.observeWrite(rec.ops, index, at)
 		}
 		replayed++
@@ -232,6 +266,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	c.bg.Add(1)
 	go c.monitorLoop()
 	c.maybeStartBuild()
+	c.kickIndexer()
 	return c, nil
 }
 
@@ -295,6 +330,19 @@ func (c *Collection) checkWritable() error {
 	return nil
 }
 
+// addBackground adds one to wg for a background goroutine about to start,
+// unless the collection is closing: close waits for wg only after every
+// addBackground that succeeded.
+func (c *Collection) addBackground(wg *sync.WaitGroup) bool {
+	c.bgMu.Lock()
+	defer c.bgMu.Unlock()
+	if c.closed.Load() {
+		return false
+	}
+	wg.Add(1)
+	return true
+}
+
 func (c *Collection) fail(err error) {
 	c.failed.CompareAndSwap(nil, &err)
 	c.log.Error("collection is read-only after a storage failure", "err", err)
@@ -316,11 +364,14 @@ func (c *Collection) Drop() error {
 }
 
 func (c *Collection) close(checkpoint bool) error {
+	c.bgMu.Lock()
 	if !c.closed.CompareAndSwap(false, true) {
+		c.bgMu.Unlock()
 		return errs.ErrClosed
 	}
+	c.bgMu.Unlock() // no background goroutine starts from now on
 	close(c.closing)
-	c.buildWG.Wait()
+	c.ix.wg.Wait()
 	c.bg.Wait()
 	var err error
 	if checkpoint && c.failed.Load() == nil {
@@ -347,8 +398,13 @@ type Stats struct {
 	Live        int
 	Slots       int
 	Tombstones  int
-	Unindexed   int    // live records not in the serving graph yet (a build is running)
-	Mode        string // "exact", "building", "hnsw"
+	Unindexed   int    // live records not searchable through the graph yet (queries scan them exactly)
+	Mode        string // "exact", "building" (the first graph is catching up), "hnsw"
+	// Applied is the index of the last log record applied; IndexedThrough
+	// the index through which every written vector is in the graph (equal
+	// to Applied when nothing is pending).
+	Applied        uint64
+	IndexedThrough uint64
 	VectorBytes int64
 	GraphBytes  int64
 	IndexBytes  int64 // payload indexes
@@ -371,7 +427,7 @@ type Stats struct {
 // Stats returns the collection's current figures.
 func (c *Collection) Stats() Stats {
 	c.writeMu.Lock()
-	walBytes, n := c.walBytes, c.ckptN
+	walBytes, n, applied := c.walBytes, c.ckptN, c.applied
 	c.writeMu.Unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -383,14 +439,18 @@ func (c *Collection) Stats() Stats {
 		s.VectorBytes = c.mu.vectors.Bytes()
 	}
 	s.IndexBytes = c.mu.pidx.MemoryBytes()
-	switch {
-	case c.mu.graph != nil:
+	s.Applied, s.IndexedThrough = applied, applied
+	if g := c.mu.graph; g != nil {
 		s.Mode = "hnsw"
-		s.Tombstones = c.mu.graph.Tombstones()
-		s.GraphBytes = c.mu.graph.MemoryBytes()
-	case c.mu.building != nil:
-		s.Mode = "building"
-		s.Unindexed = max(0, s.Live-c.mu.building.Len())
+		if c.mu.building {
+			s.Mode = "building"
+		}
+		s.Tombstones = g.Tombstones()
+		s.GraphBytes = g.MemoryBytes()
+		s.Unindexed = int(c.mu.pending.GetCardinality())
+		if through, ok := c.mu.indexedThroughLocked(); ok {
+			s.IndexedThrough = min(through, applied)
+		}
 	}
 	return s
 }
@@ -413,18 +473,34 @@ func (c *Collection) Verify() error {
 			return fmt.Errorf("slot %d holds id %q, id map says %q", s, st.recs[s].id, id)
 		}
 	}
-	if g := st.graph; g != nil && st.building == nil {
+	if g := st.graph; g != nil && st.inflight.IsEmpty() {
+		// Every live slot is a live node or pending, never both; every
+		// pending slot is live and queued.
 		if err := g.Check(); err != nil {
 			return fmt.Errorf("graph: %w", err)
 		}
-		if g.Len() != len(st.ids) {
-			return fmt.Errorf("graph has %d live nodes, collection %d records", g.Len(), len(st.ids))
+		if !roaring.AndNot(st.pending, st.live).IsEmpty() {
+			return fmt.Errorf("pending slots that are not live: %v", roaring.AndNot(st.pending, st.live).ToArray())
+		}
+		pending := int(st.pending.GetCardinality())
+		if g.Len()+pending != len(st.ids) {
+			return fmt.Errorf("graph has %d live nodes and %d slots are pending, collection %d records", g.Len(), pending, len(st.ids))
 		}
 		it := st.live.Iterator()
 		for it.HasNext() {
-			if s := it.Next(); !g.Contains(s) {
-				return fmt.Errorf("live slot %d (%q) is not in the graph", s, st.recs[s].id)
+			s := it.Next()
+			if g.Contains(s) == st.pending.Contains(s) {
+				return fmt.Errorf("live slot %d (%q): in the graph %v, pending %v", s, st.recs[s].id, g.Contains(s), st.pending.Contains(s))
 			}
+		}
+		queued := roaring.New()
+		for _, e := range st.queue[st.qhead:] {
+			if st.validEntry(e) {
+				queued.Add(e.slot)
+			}
+		}
+		if !queued.Equals(st.pending) {
+			return fmt.Errorf("%d slots pending, %d queued", pending, queued.GetCardinality())
 		}
 	}
 	return nil

@@ -266,6 +266,7 @@ func (c *Collection) measureStored(idx, k int) {
 	}
 	q := slices.Clone(c.mu.vectors.At(slot))
 	approx, _ := g.Search(q, k+1, max(c.effectiveEf(), k+1), nil, nil)
+	approx, _ = c.withPendingLocked(q, k+1, nil, false, approx)
 	exact := c.exactLocked(q, k+1, c.mu.live, nil)
 	c.mu.RUnlock()
 	c.mon.samp.Done(time.Since(start))

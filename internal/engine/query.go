@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/RoaringBitmap/roaring/v2"
@@ -113,8 +115,8 @@ const (
 
 // choosePlan picks the plan for a query matching m of live records.
 func (c *Collection) choosePlan(m, live, ef int, filtered bool) string {
-	if c.mu.graph == nil {
-		return PlanExact
+	if c.mu.graph == nil || 2*int(c.mu.pending.GetCardinality()) > live {
+		return PlanExact // no graph, or most records are not in it yet
 	}
 	if !filtered || m == live {
 		// Unfiltered: the collection's threshold decides (with hysteresis,
@@ -208,6 +210,9 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	}
 	if plan.Kind != PlanExact {
 		plan.Ef = ef
+		var tail int
+		res, tail = c.withPendingLocked(req.Vector, k, matches, filtered, res)
+		stats.DistanceComputations += tail
 		if len(res) < k {
 			plan.Fallback = true
 			res = c.exactLocked(req.Vector, k, matches, res)
@@ -245,6 +250,31 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	}
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
 	return hits, plan, nil
+}
+
+// withPendingLocked completes the graph's results res with the pending
+// slots (written, not yet linked by the indexer) among matches (nil
+// filtered: every live record), searched exactly, and returns the best k of
+// both, each slot once, with the number of distances it computed. It also
+// drops a node of a record deleted while the indexer linked it.
+// REQUIRES: mu held (shared).
+func (c *Collection) withPendingLocked(q []float32, k int, matches *roaring.Bitmap, filtered bool, res []vec.Neighbor) ([]vec.Neighbor, int) {
+	st := &c.mu.state
+	if st.pending.IsEmpty() {
+		return res, 0
+	}
+	tail := st.pending
+	if filtered {
+		tail = roaring.And(tail, matches)
+	}
+	n := int(tail.GetCardinality())
+	res = slices.DeleteFunc(res, func(nb vec.Neighbor) bool { return !st.live.Contains(nb.Slot) || tail.Contains(nb.Slot) })
+	if n == 0 {
+		return res, 0
+	}
+	res = append(res, c.exactLocked(q, k, tail, nil)...)
+	slices.SortFunc(res, func(a, b vec.Neighbor) int { return cmp.Compare(a.Dist, b.Dist) })
+	return res[:min(k, len(res))], n
 }
 
 // lookupLocked returns a live slot's metadata and document, for filter scans.

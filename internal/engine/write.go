@@ -1,16 +1,11 @@
 package engine
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
-	"slices"
-	"sync"
 	"time"
 
 	"github.com/sextantdb/sextant/internal/errs"
 	"github.com/sextantdb/sextant/internal/filter"
-	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
@@ -122,8 +117,8 @@ func (c *Collection) Write(cmd *Command) (Result, error) {
 // commit) and acknowledges.
 //
 // Only this function serializes writers, around resolve, append and the
-// in-memory apply; the graph inserts of the batch run after it under the
-// same lock for now (the asynchronous indexer takes them off it).
+// in-memory apply; graph inserts and repair run in the indexer, beside the
+// writers.
 func (c *Collection) propose(cmd *Command) (Result, error) {
 	if cmd.empty() {
 		return Result{}, nil
@@ -133,6 +128,9 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	c.mu.RUnlock()
 	if err := c.validate(cmd, dim); err != nil {
 		return Result{Err: err}, err
+	}
+	if cmd.Kind.puts() || cmd.Kind.updates() {
+		c.waitRepair()
 	}
 	body := appendCommandBody(nil, cmd)
 
@@ -158,12 +156,8 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 		return Result{}, fmt.Errorf("write WAL: %w", err)
 	}
 	c.walBytes += int64(len(rec))
-	if slices.ContainsFunc(ops, func(o op) bool { return o.kind == opPut }) {
-		c.repairIfDue()
-	}
 	res := c.commit(index, ops)
 	c.observeWrite(ops, index, at)
-	c.index(res)
 	needCkpt := c.walBytes >= c.opts.CheckpointBytes
 	c.writeMu.Unlock()
 
@@ -172,6 +166,7 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 		return Result{}, fmt.Errorf("sync WAL: %w", err)
 	}
 	c.maybeStartBuild()
+	c.kickIndexer()
 	if needCkpt {
 		c.startCheckpoint()
 	}
@@ -182,68 +177,8 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 // it live.
 // REQUIRES: exclusive access during Open.
 func (c *Collection) replayCommand(index uint64, at time.Time, cmd *Command) {
-	if cmd.Kind.puts() || cmd.Kind.updates() {
-		c.repairIfDue()
-	}
 	res := c.Apply(index, cmd)
 	c.observeWrite(res.ops, index, at)
-	c.index(res)
-}
-
-// index links the slots a command inserted into their graph.
-// REQUIRES: writeMu held (or exclusive access during Open).
-func (c *Collection) index(res Result) {
-	if len(res.inserted) > 0 {
-		// A graph still being built is reinforced once, before it serves.
-		c.insertGraph(res.graph, res.inserted, res.reinforce)
-	}
-}
-
-// repairFraction: graph repair runs when tombstones pass this share of the
-// live count (and at least repairMin), so memory stays within ~1.05× the
-// peak live count while repair cost is amortized over many deletes.
-const (
-	repairFraction = 20 // 1/20 = 5%
-	repairMin      = 64
-)
-
-// repairStallWarn is the pause of a graph repair (the time the graph was
-// held exclusively) from which it is logged as a warning.
-const repairStallWarn = 100 * time.Millisecond
-
-// repairIfDue runs graph repair before a batch that inserts, when no slot is
-// free and tombstones have reached their share of the live records, so that
-// the batch reuses the freed slots. It holds the collection only shared:
-// queries go on, and wait only for the graph's short exclusive pass
-// (hnsw.Graph.Repair). Each repair is timed, counted and logged (Stats).
-// REQUIRES: writeMu held, or exclusive access during Open: no other write
-// changes the state meanwhile, and no other repair runs.
-func (c *Collection) repairIfDue() {
-	c.mu.RLock()
-	g, live, free := c.mu.graph, int(c.mu.live.GetCardinality()), len(c.mu.free)
-	c.mu.RUnlock()
-	if g == nil || free > 0 { // a graph, once serving, is never replaced
-		return
-	}
-	if t := g.Tombstones(); t < repairMin || t < live/repairFraction {
-		return
-	}
-	start := time.Now()
-	freed := g.Repair()
-	d, pause := time.Since(start), g.LastRepairPause()
-	c.mu.Lock()
-	c.mu.free = append(c.mu.free, freed...)
-	c.mu.Unlock()
-	c.repairs.Add(1)
-	c.repDur.Store(int64(d))
-	c.repPause.Store(int64(pause))
-	level := slog.LevelInfo
-	if pause >= repairStallWarn {
-		level = slog.LevelWarn
-	}
-	c.log.LogAttrs(context.Background(), level, "graph repair (queries waited for its pause)",
-		slog.Int("freed_slots", len(freed)), slog.Int("live", live),
-		slog.Duration("duration", d), slog.Duration("pause", pause))
 }
 
 // orderEntry places a record in the insertion order.
@@ -257,42 +192,3 @@ func (st *state) valid(e orderEntry) bool {
 	return st.live.Contains(e.slot) && st.recs[e.slot].seq == e.seq
 }
 
-// insertGraph links slots into g using all workers. Concurrent inserts can
-// leave a few nodes unreachable from the entry point; a reachability pass
-// (cheap when nothing is cut off: one shared BFS) relinks them. With
-// reinforce (g serves queries), nodes left with fewer than two layer-0
-// in-edges then get edges from their nearest nodes (hnsw.Graph.Reinforce;
-// a scan of the in-degree counters when there are none).
-func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32, reinforce bool) {
-	w := c.opts.Workers
-	if reinforce {
-		defer g.Reinforce(w)
-	}
-	if w <= 1 || len(slots) < 2*w {
-		for _, s := range slots {
-			g.Insert(s)
-		}
-		return
-	}
-	defer g.Reconnect()
-	var next sync.Mutex
-	i := 0
-	var wg sync.WaitGroup
-	for range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				next.Lock()
-				j := i
-				i++
-				next.Unlock()
-				if j >= len(slots) {
-					return
-				}
-				g.Insert(slots[j])
-			}
-		}()
-	}
-	wg.Wait()
-}
