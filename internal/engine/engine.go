@@ -395,22 +395,22 @@ func (c *Collection) close(checkpoint bool) error {
 
 // Stats describes a collection's memory and index state.
 type Stats struct {
-	Live        int
-	Slots       int
-	Tombstones  int
-	Unindexed   int    // live records not searchable through the graph yet (queries scan them exactly)
-	Mode        string // "exact", "building" (the first graph is catching up), "hnsw"
+	Live       int
+	Slots      int
+	Tombstones int
+	Unindexed  int    // live records not searchable through the graph yet (queries scan them exactly)
+	Mode       string // "exact", "building" (the first graph is catching up), "hnsw"
 	// Applied is the index of the last log record applied; IndexedThrough
 	// the index through which every written vector is in the graph (equal
 	// to Applied when nothing is pending).
 	Applied        uint64
 	IndexedThrough uint64
-	VectorBytes int64
-	GraphBytes  int64
-	IndexBytes  int64 // payload indexes
-	Dim         int
-	WALBytes    int64
-	Checkpoint  uint64
+	VectorBytes    int64
+	GraphBytes     int64
+	IndexBytes     int64 // payload indexes
+	Dim            int
+	WALBytes       int64
+	Checkpoint     uint64
 	// Checkpoints written by this process, and the duration of the last one
 	// (snapshot under the writer lock + write to disk).
 	Checkpoints        int64

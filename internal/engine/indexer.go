@@ -51,8 +51,8 @@ type indexer struct {
 		sync.Mutex
 		progress chan struct{} // closed (and replaced) after each step of the indexer
 	}
-	since   int       // inserts since the last reachability walk (indexer goroutine only)
-	start   time.Time // when the first graph started building (indexer goroutine only)
+	since int       // inserts since the last reachability walk (indexer goroutine only)
+	start time.Time // when the first graph started building (indexer goroutine only)
 }
 
 func (c *Collection) hnswConfig() hnsw.Config {

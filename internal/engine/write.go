@@ -191,4 +191,3 @@ type orderEntry struct {
 func (st *state) valid(e orderEntry) bool {
 	return st.live.Contains(e.slot) && st.recs[e.slot].seq == e.seq
 }
-
