@@ -114,15 +114,17 @@ func (*RenameCollection) Kind() Kind { return KindRenameCollection }
 func (*SetConfig) Kind() Kind        { return KindSetConfig }
 
 func (c *CreateTenant) appendFields(b []byte) []byte { return appendStr(b, c.Name) }
-func (c *CreateTenant) decodeFields(d *decoder)       { c.Name = d.str() }
+func (c *CreateTenant) decodeFields(d *decoder)      { c.Name = d.str() }
 
 func (c *CreateDatabase) appendFields(b []byte) []byte {
 	return appendStr(appendStr(appendStr(b, c.Tenant), c.Name), c.ID)
 }
 func (c *CreateDatabase) decodeFields(d *decoder) { c.Tenant, c.Name, c.ID = d.str(), d.str(), d.str() }
 
-func (c *DeleteDatabase) appendFields(b []byte) []byte { return appendStr(appendStr(b, c.Tenant), c.Name) }
-func (c *DeleteDatabase) decodeFields(d *decoder)       { c.Tenant, c.Name = d.str(), d.str() }
+func (c *DeleteDatabase) appendFields(b []byte) []byte {
+	return appendStr(appendStr(b, c.Tenant), c.Name)
+}
+func (c *DeleteDatabase) decodeFields(d *decoder) { c.Tenant, c.Name = d.str(), d.str() }
 
 func (c *CreateCollection) appendFields(b []byte) []byte {
 	r := &c.Collection
@@ -162,10 +164,12 @@ func (c *CreateCollection) decodeFields(d *decoder) {
 }
 
 func (c *DropCollection) appendFields(b []byte) []byte { return appendStr(b, c.ID) }
-func (c *DropCollection) decodeFields(d *decoder)       { c.ID = d.str() }
+func (c *DropCollection) decodeFields(d *decoder)      { c.ID = d.str() }
 
-func (c *RenameCollection) appendFields(b []byte) []byte { return appendStr(appendStr(b, c.ID), c.Name) }
-func (c *RenameCollection) decodeFields(d *decoder)       { c.ID, c.Name = d.str(), d.str() }
+func (c *RenameCollection) appendFields(b []byte) []byte {
+	return appendStr(appendStr(b, c.ID), c.Name)
+}
+func (c *RenameCollection) decodeFields(d *decoder) { c.ID, c.Name = d.str(), d.str() }
 
 func (c *SetConfig) appendFields(b []byte) []byte {
 	b = appendStr(b, c.ID)

@@ -49,7 +49,7 @@ type State struct {
 	applied   uint64
 	tenants   map[string]struct{}
 	databases map[Scope]Database
-	colls     map[string]*Collection       // by id
+	colls     map[string]*Collection      // by id
 	names     map[Scope]map[string]string // scope → name → id
 }
 
