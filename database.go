@@ -73,6 +73,19 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		return nil, false, err
 	}
 	db := d.db
+	if getOK {
+		// The common get-or-create finds the collection as it wants it:
+		// answer under the shared lock, without waiting for catalog changes.
+		db.mu.RLock()
+		c, pin, err := d.existingLocked(name, want, resolved)
+		db.mu.RUnlock()
+		if err != nil {
+			return nil, false, err
+		}
+		if c != nil && !pin {
+			return c, false, nil
+		}
+	}
 	// Holding db.cat, the catalog cannot change: read it without db.mu.
 	db.cat.Lock()
 	defer db.cat.Unlock()
@@ -83,17 +96,11 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		if !getOK {
 			return nil, false, fmt.Errorf("%w: collection %q", ErrAlreadyExists, name)
 		}
-		if c.openErr != nil {
-			return nil, false, c.openErr
+		_, pin, err := d.existingLocked(name, want, resolved)
+		if err != nil {
+			return nil, false, err
 		}
-		stored := c.configLocked()
-		if err := stored.EmbeddingModel.accepts(resolved.EmbeddingModel); err != nil {
-			return nil, false, fmt.Errorf("collection %q: %w", name, err)
-		}
-		if err := stored.conflict(want); err != nil {
-			return nil, false, fmt.Errorf("collection %q: %w", name, err)
-		}
-		if stored.EmbeddingModel.IsZero() && !resolved.EmbeddingModel.IsZero() {
+		if pin {
 			// The caller declares the model of an unpinned collection: pin it.
 			if err := c.setPinLocked(resolved.EmbeddingModel, resolved.EmbeddingFunction); err != nil {
 				return nil, false, err
@@ -128,6 +135,32 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// existingLocked checks a get-or-create of name (want as given, resolved)
+// against the collection of that name, if there is one (nil: none, or the
+// database is missing): an error if they conflict, else whether the call
+// must pin it to resolved's model.
+// REQUIRES: db.mu or db.cat held.
+func (d *Database) existingLocked(name string, want, resolved CollectionConfig) (*Collection, bool, error) {
+	if d.checkLocked() != nil {
+		return nil, false, nil
+	}
+	c := d.findLocked(name)
+	if c == nil {
+		return nil, false, nil
+	}
+	if c.openErr != nil {
+		return c, false, c.openErr
+	}
+	stored := c.configLocked()
+	if err := stored.EmbeddingModel.accepts(resolved.EmbeddingModel); err != nil {
+		return c, false, fmt.Errorf("collection %q: %w", name, err)
+	}
+	if err := stored.conflict(want); err != nil {
+		return c, false, fmt.Errorf("collection %q: %w", name, err)
+	}
+	return c, stored.EmbeddingModel.IsZero() && !resolved.EmbeddingModel.IsZero(), nil
 }
 
 // GetCollection returns the named collection.
