@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/catalog"
 	"github.com/sextantdb/sextant/internal/engine"
 	"github.com/sextantdb/sextant/internal/errs"
 	"github.com/sextantdb/sextant/internal/filter"
@@ -90,12 +91,16 @@ func (in Include) engine() engine.Include {
 type Collection struct {
 	db      *DB
 	id      string
-	pin     atomic.Pointer[ModelPin] // the pin, for checkModel (also in cfg, under db.mu)
-	cfg     CollectionConfig         // as created; Dimension and EfSearch live in eng
+	pin     atomic.Pointer[ModelPin] // the pin, for checkModel (also in cfg)
 	eng     *engine.Collection
 	openErr error
 
-	// cat is the collection's catalog entry. Guarded by db.mu.
+	// cfg is the config as created, with the pin and embedding function as
+	// the catalog has them now; Dimension and EfSearch live in eng. cat is
+	// the collection's view of its catalog row. Both are guarded by db.mu
+	// and change only with db.cat held too (setRowLocked), so holding
+	// either lock is enough to read them.
+	cfg CollectionConfig
 	cat struct {
 		name, tenant, database string
 		metadata               Metadata
@@ -132,7 +137,7 @@ func (c *Collection) Config() CollectionConfig {
 	return c.configLocked()
 }
 
-// configLocked is Config. REQUIRES: db.mu held.
+// configLocked is Config. REQUIRES: db.mu or db.cat held.
 func (c *Collection) configLocked() CollectionConfig {
 	cfg := c.cfg
 	cfg.Metadata = c.cat.metadata
@@ -148,18 +153,18 @@ func (c *Collection) configLocked() CollectionConfig {
 }
 
 // setPinLocked pins the collection to p (ef: the Chroma embedding function
-// to echo, "" to keep the stored one), durably.
-// REQUIRES: db.mu held exclusively.
+// to echo, "" to keep the stored one), durably: one SetConfig command.
+// REQUIRES: db.cat held.
 func (c *Collection) setPinLocked(p ModelPin, ef string) error {
 	if p.Dimension != 0 {
 		if dim := c.configLocked().Dimension; dim != 0 && dim != p.Dimension {
 			return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, p.String(), p.Dimension, dim)
 		}
 	}
-	old, oldEF, oldMeta := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction, c.cat.metadata
-	c.cfg.EmbeddingModel = p
+	cmd := &catalog.SetConfig{ID: c.id, Set: catalog.SetModel | catalog.SetEmbeddingFunction,
+		EmbeddingModel: p.String(), ModelDimension: p.Dimension, EmbeddingFunction: c.cfg.EmbeddingFunction}
 	if ef != "" {
-		c.cfg.EmbeddingFunction = ef
+		cmd.EmbeddingFunction = ef
 	}
 	// What else names the model follows the pin: the metadata key, and
 	// an embedding function that names another model (dropped: Chroma
@@ -167,17 +172,37 @@ func (c *Collection) setPinLocked(p ModelPin, ef string) error {
 	if _, ok := c.cat.metadata[MetadataModelKey]; ok {
 		md := copyMeta(c.cat.metadata)
 		md[MetadataModelKey] = p.String()
-		c.cat.metadata = md
+		cmd.Set |= catalog.SetMetadata
+		cmd.Metadata = payload.AppendMap(nil, md)
 	}
-	if efPin, err := PinFromEmbeddingFunction(c.cfg.EmbeddingFunction); err == nil && !efPin.IsZero() && efPin.Name != p.Name {
-		c.cfg.EmbeddingFunction = ""
+	if efPin, err := PinFromEmbeddingFunction(cmd.EmbeddingFunction); err == nil && !efPin.IsZero() && efPin.Name != p.Name {
+		cmd.EmbeddingFunction = ""
 	}
-	if err := c.db.writeCatalogLocked(); err != nil {
-		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction, c.cat.metadata = old, oldEF, oldMeta
-		return err
+	return c.db.proposeLocked(cmd, nil)
+}
+
+// setRowLocked makes c's view of its catalog row (name, metadata, ef_search,
+// pin, embedding function) the row's.
+// REQUIRES: db.cat held and db.mu held exclusively, or c not yet shared.
+func (c *Collection) setRowLocked(row catalog.Collection) error {
+	var meta Metadata
+	if len(row.Metadata) > 0 {
+		md := payload.Reader{B: row.Metadata}
+		meta = md.Map()
+		if md.Err != nil {
+			return fmt.Errorf("catalog: collection %s: metadata: %w", row.ID, md.Err)
+		}
 	}
-	pc := p
-	c.pin.Store(&pc)
+	c.cat.name, c.cat.metadata = row.Name, meta
+	c.cfg.EfSearch = row.EfSearch
+	c.cfg.EmbeddingFunction = row.EmbeddingFunction
+	c.cfg.EmbeddingModel = c.db.rowPin(row, &c.cfg)
+	if c.cfg.EmbeddingModel.IsZero() {
+		c.pin.Store(nil)
+	} else {
+		p := c.cfg.EmbeddingModel
+		c.pin.Store(&p)
+	}
 	return nil
 }
 
@@ -193,8 +218,11 @@ func (c *Collection) SetEmbeddingModel(p ModelPin, replace bool) error {
 	if _, err := c.engine(); err != nil {
 		return err
 	}
-	c.db.mu.Lock()
-	defer c.db.mu.Unlock()
+	c.db.cat.Lock()
+	defer c.db.cat.Unlock()
+	if c.cat.deleted {
+		return fmt.Errorf("%w: collection %s was deleted", ErrNotFound, c.id)
+	}
 	cur := c.configLocked().EmbeddingModel
 	if !cur.IsZero() && !replace && (cur.Name != p.Name || cur.Version != p.Version ||
 		p.Dimension != 0 && p.Dimension != cur.Dimension) {
@@ -205,26 +233,6 @@ func (c *Collection) SetEmbeddingModel(p ModelPin, replace bool) error {
 		c.db.opts.Logger.Warn("embedding model pin replaced", "collection", c.cat.name, "from", cur.String(), "to", p.String())
 	}
 	return c.setPinLocked(p, "")
-}
-
-// rowLocked returns the catalog row of c.
-// REQUIRES: db.mu held.
-func (c *Collection) rowLocked() collRow {
-	cfg := c.cfg
-	row := collRow{
-		ID: c.id, Name: c.cat.name, Tenant: c.cat.tenant, Database: c.cat.database,
-		Dimension: cfg.Dimension, Metric: string(cfg.Metric), M: cfg.M, EfConstruction: cfg.EfConstruction,
-		EfSearch: cfg.EfSearch, EmbeddingModel: cfg.EmbeddingModel.String(), ModelDimension: cfg.EmbeddingModel.Dimension,
-		EmbeddingFunction: cfg.EmbeddingFunction, ExactThreshold: cfg.ExactThreshold,
-		UnindexedKeys: cfg.UnindexedKeys, RecallTarget: cfg.RecallTarget, ManualEf: cfg.ManualEf,
-	}
-	if c.eng != nil {
-		row.EfSearch = c.eng.Config().EfSearch
-	}
-	if c.cat.metadata != nil {
-		row.Metadata = payload.AppendMap(nil, c.cat.metadata)
-	}
-	return row
 }
 
 // SetEfSearch changes the default ef of queries, durably.
@@ -319,8 +327,8 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 		return err
 	}
 	db := c.db
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.cat.Lock()
+	defer db.cat.Unlock()
 	if c.cat.deleted {
 		return fmt.Errorf("%w: collection %s was deleted", ErrNotFound, c.id)
 	}
@@ -331,13 +339,17 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 		}
 	}
 	cur := c.configLocked()
-	setPin := false
+	cmd := &catalog.SetConfig{ID: c.id}
 	if !pin.IsZero() {
 		if cur.EmbeddingModel.IsZero() {
 			if pin.Dimension != 0 && cur.Dimension != 0 && pin.Dimension != cur.Dimension {
 				return fmt.Errorf("%w: the embedding model %q has dimension %d, the collection's vectors %d", ErrInvalidArgument, pin.String(), pin.Dimension, cur.Dimension)
 			}
-			setPin = true
+			cmd.Set |= catalog.SetModel | catalog.SetEmbeddingFunction
+			cmd.EmbeddingModel, cmd.ModelDimension, cmd.EmbeddingFunction = pin.String(), pin.Dimension, c.cfg.EmbeddingFunction
+			if opts.EmbeddingFunction != "" {
+				cmd.EmbeddingFunction = opts.EmbeddingFunction
+			}
 		} else if p := cur.EmbeddingModel; pin.Name != p.Name || pin.Version != p.Version || pin.Dimension != 0 && pin.Dimension != p.Dimension {
 			// Metadata must name the pin exactly: "m@v2" on a pin "m" would
 			// leave the metadata saying what the pin does not.
@@ -347,35 +359,29 @@ func (c *Collection) Modify(opts ModifyOptions) error {
 				ErrModelMismatch, pin.String(), p.String())
 		}
 	}
-	oldName, oldMeta, oldEf := c.cat.name, c.cat.metadata, e.Config().EfSearch
-	oldPin, oldEF := c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction
-	if setPin {
-		c.cfg.EmbeddingModel = pin
-		if opts.EmbeddingFunction != "" {
-			c.cfg.EmbeddingFunction = opts.EmbeddingFunction
-		}
-	}
 	if opts.Name != "" {
-		c.cat.name = opts.Name
+		cmd.Set |= catalog.SetName
+		cmd.Name = opts.Name
 	}
 	if opts.Metadata != nil {
-		c.cat.metadata = md
+		cmd.Set |= catalog.SetMetadata
+		if md != nil {
+			cmd.Metadata = payload.AppendMap(nil, md)
+		}
+	}
+	if ef != 0 {
+		cmd.Set |= catalog.SetEfSearch
+		cmd.EfSearch = ef
+	}
+	if cmd.Set == 0 {
+		return nil
+	}
+	// One small log record, whatever the size of the catalog.
+	if err := db.proposeLocked(cmd, nil); err != nil {
+		return err
 	}
 	if ef != 0 {
 		e.SetEfSearch(ef)
-	}
-	if err := db.writeCatalogLocked(); err != nil {
-		c.cat.name, c.cat.metadata = oldName, oldMeta
-		c.cfg.EmbeddingModel, c.cfg.EmbeddingFunction = oldPin, oldEF
-		if ef != 0 {
-			e.SetEfSearch(oldEf)
-		}
-		return err
-	}
-	if setPin {
-		c.pin.Store(&pin)
-	}
-	if ef != 0 {
 		// The autopilot's new ef goes into the guardrail state at once, so
 		// that a crash now cannot bring back the old one over the catalog's.
 		return e.PersistGuardrails()

@@ -2,9 +2,8 @@ package sextant
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
+	"github.com/sextantdb/sextant/internal/catalog"
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
@@ -24,26 +23,25 @@ func (d *Database) Tenant() string { return d.s.tenant }
 func (d *Database) Name() string { return d.s.database }
 
 // checkLocked returns an error if the DB is closed or the database does not exist.
-// REQUIRES: db.mu held.
+// REQUIRES: db.mu or db.cat held.
 func (d *Database) checkLocked() error {
 	if d.db.mu.closed {
 		return ErrClosed
 	}
-	if _, ok := d.db.mu.databases[d.s]; !ok {
+	if _, ok := d.db.mu.state.Database(d.s.tenant, d.s.database); !ok {
 		return fmt.Errorf("%w: database %q in tenant %q", ErrNotFound, d.s.database, d.s.tenant)
 	}
 	return nil
 }
 
-// findLocked returns the collection named name.
-// REQUIRES: db.mu held.
+// findLocked returns the collection named name, in O(1).
+// REQUIRES: db.mu or db.cat held.
 func (d *Database) findLocked(name string) *Collection {
-	for _, c := range d.db.mu.colls {
-		if c.cat.name == name && c.cat.tenant == d.s.tenant && c.cat.database == d.s.database {
-			return c
-		}
+	id, ok := d.db.mu.state.CollectionID(d.s.tenant, d.s.database, name)
+	if !ok {
+		return nil
 	}
-	return nil
+	return d.db.mu.colls[id]
 }
 
 // CreateCollection creates a collection; a collection of that name existing
@@ -75,8 +73,22 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		return nil, false, err
 	}
 	db := d.db
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	if getOK {
+		// The common get-or-create finds the collection as it wants it:
+		// answer under the shared lock, without waiting for catalog changes.
+		db.mu.RLock()
+		c, pin, err := d.existingLocked(name, want, resolved)
+		db.mu.RUnlock()
+		if err != nil {
+			return nil, false, err
+		}
+		if c != nil && !pin {
+			return c, false, nil
+		}
+	}
+	// Holding db.cat, the catalog cannot change: read it without db.mu.
+	db.cat.Lock()
+	defer db.cat.Unlock()
 	if err := d.checkLocked(); err != nil {
 		return nil, false, err
 	}
@@ -84,17 +96,11 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		if !getOK {
 			return nil, false, fmt.Errorf("%w: collection %q", ErrAlreadyExists, name)
 		}
-		if c.openErr != nil {
-			return nil, false, c.openErr
+		_, pin, err := d.existingLocked(name, want, resolved)
+		if err != nil {
+			return nil, false, err
 		}
-		stored := c.configLocked()
-		if err := stored.EmbeddingModel.accepts(resolved.EmbeddingModel); err != nil {
-			return nil, false, fmt.Errorf("collection %q: %w", name, err)
-		}
-		if err := stored.conflict(want); err != nil {
-			return nil, false, fmt.Errorf("collection %q: %w", name, err)
-		}
-		if stored.EmbeddingModel.IsZero() && !resolved.EmbeddingModel.IsZero() {
+		if pin {
 			// The caller declares the model of an unpinned collection: pin it.
 			if err := c.setPinLocked(resolved.EmbeddingModel, resolved.EmbeddingFunction); err != nil {
 				return nil, false, err
@@ -103,7 +109,7 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 		}
 		return c, false, nil
 	}
-	row := collRow{
+	row := catalog.Collection{
 		ID: newUUID(), Name: name, Tenant: d.s.tenant, Database: d.s.database,
 		Dimension: resolved.Dimension, Metric: string(resolved.Metric), M: resolved.M,
 		EfConstruction: resolved.EfConstruction, EfSearch: resolved.EfSearch,
@@ -121,13 +127,40 @@ func (d *Database) create(name string, cfg *CollectionConfig, getOK bool) (*Coll
 	if c.openErr != nil {
 		return nil, false, c.openErr
 	}
-	db.mu.colls[row.ID] = c
-	if err := db.writeCatalogLocked(); err != nil {
-		delete(db.mu.colls, row.ID)
+	// The directory exists before the create is logged: a crash in between
+	// leaves a directory the catalog does not name, removed on open.
+	err = db.proposeLocked(&catalog.CreateCollection{Collection: row}, func(catalog.Result) { db.mu.colls[row.ID] = c })
+	if err != nil {
 		_ = c.eng.Drop()
 		return nil, false, err
 	}
 	return c, true, nil
+}
+
+// existingLocked checks a get-or-create of name (want as given, resolved)
+// against the collection of that name, if there is one (nil: none, or the
+// database is missing): an error if they conflict, else whether the call
+// must pin it to resolved's model.
+// REQUIRES: db.mu or db.cat held.
+func (d *Database) existingLocked(name string, want, resolved CollectionConfig) (*Collection, bool, error) {
+	if d.checkLocked() != nil {
+		return nil, false, nil
+	}
+	c := d.findLocked(name)
+	if c == nil {
+		return nil, false, nil
+	}
+	if c.openErr != nil {
+		return c, false, c.openErr
+	}
+	stored := c.configLocked()
+	if err := stored.EmbeddingModel.accepts(resolved.EmbeddingModel); err != nil {
+		return c, false, fmt.Errorf("collection %q: %w", name, err)
+	}
+	if err := stored.conflict(want); err != nil {
+		return c, false, fmt.Errorf("collection %q: %w", name, err)
+	}
+	return c, stored.EmbeddingModel.IsZero() && !resolved.EmbeddingModel.IsZero(), nil
 }
 
 // GetCollection returns the named collection.
@@ -154,13 +187,11 @@ func (d *Database) ListCollections(limit, offset int) ([]*Collection, error) {
 	if err := d.checkLocked(); err != nil {
 		return nil, err
 	}
-	var out []*Collection
-	for _, c := range d.db.mu.colls {
-		if c.cat.tenant == d.s.tenant && c.cat.database == d.s.database {
-			out = append(out, c)
-		}
+	rows := d.db.mu.state.Collections(d.s.tenant, d.s.database) // sorted by name
+	out := make([]*Collection, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, d.db.mu.colls[r.ID])
 	}
-	slices.SortFunc(out, func(a, b *Collection) int { return strings.Compare(a.cat.name, b.cat.name) })
 	return page(out, limit, offset), nil
 }
 
@@ -176,8 +207,8 @@ func (d *Database) RenameCollection(oldName, newName string) error {
 		return err
 	}
 	db := d.db
-	db.mu.Lock()
-	defer db.mu.Unlock()
+	db.cat.Lock()
+	defer db.cat.Unlock()
 	if err := d.checkLocked(); err != nil {
 		return err
 	}
@@ -191,34 +222,31 @@ func (d *Database) RenameCollection(oldName, newName string) error {
 	if d.findLocked(newName) != nil {
 		return fmt.Errorf("%w: collection %q", ErrAlreadyExists, newName)
 	}
-	c.cat.name = newName
-	if err := db.writeCatalogLocked(); err != nil {
-		c.cat.name = oldName
-		return err
-	}
-	return nil
+	return db.proposeLocked(&catalog.RenameCollection{ID: c.id, Name: newName}, nil)
 }
 
 // DeleteCollection deletes a collection and removes its files.
 func (d *Database) DeleteCollection(name string) error {
 	db := d.db
-	db.mu.Lock()
+	db.cat.Lock()
 	if err := d.checkLocked(); err != nil {
-		db.mu.Unlock()
+		db.cat.Unlock()
 		return err
 	}
 	c := d.findLocked(name)
 	if c == nil {
-		db.mu.Unlock()
+		db.cat.Unlock()
 		return fmt.Errorf("%w: collection %q", ErrNotFound, name)
 	}
-	delete(db.mu.colls, c.id)
-	if err := db.writeCatalogLocked(); err != nil {
-		db.mu.colls[c.id] = c
-		db.mu.Unlock()
+	err := db.proposeLocked(&catalog.DropCollection{ID: c.id}, func(catalog.Result) {
+		delete(db.mu.colls, c.id)
+		c.markDeleted()
+	})
+	db.cat.Unlock()
+	if err != nil {
 		return err
 	}
-	c.markDeleted()
-	db.mu.Unlock()
+	// The drop is durable: a crash before the files are gone leaves a
+	// directory the catalog does not name, removed on open.
 	return c.drop()
 }

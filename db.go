@@ -2,81 +2,48 @@ package sextant
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	iofs "io/fs"
 	"path"
-	"slices"
-	"sort"
 	"strings"
 	"sync"
 
+	"github.com/sextantdb/sextant/internal/catalog"
 	"github.com/sextantdb/sextant/internal/engine"
-	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/storage/vfs"
+	"github.com/sextantdb/sextant/internal/storage/wal"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
-const catalogFile = "catalog.json"
-
 // DB is a Sextant database stored in one directory: a catalog of tenants,
-// databases and collections, and one sub-directory per collection.
+// databases and collections (package internal/catalog, kept by the driver in
+// catalog.go), and one sub-directory per collection.
 //
-// DB is safe for concurrent use.
+// DB is safe for concurrent use. Lock order: cat before mu. The catalog
+// state and the collection table change only with both held (cat across
+// the log append, mu exclusively for the apply), so holding either is
+// enough to read them; lookups take mu shared and never wait on I/O.
 type DB struct {
 	dir  string
 	opts Options
 
-	// mu guards the catalog. Catalog changes (create, rename, delete) hold it
-	// across the catalog file write: they are rare and must be ordered.
+	// cat is the catalog's durability driver: it serializes catalog changes
+	// and owns the command log (see proposeLocked).
+	cat struct {
+		sync.Mutex
+		log    *wal.Log
+		logged int64 // bytes of log records since the last snapshot
+	}
+
 	mu struct {
 		sync.RWMutex
-		closed    bool
-		tenants   map[string]bool
-		databases map[scope]string // → database id
-		colls     map[string]*Collection
+		closed bool
+		state  *catalog.State
+		colls  map[string]*Collection // by id
 	}
 }
 
 type scope struct{ tenant, database string }
-
-// catalogJSON is the on-disk catalog (docs/format/catalog.md).
-type catalogJSON struct {
-	Version     int           `json:"version"`
-	Tenants     []string      `json:"tenants"`
-	Databases   []databaseRow `json:"databases"`
-	Collections []collRow     `json:"collections"`
-}
-
-type databaseRow struct {
-	Tenant string `json:"tenant"`
-	Name   string `json:"name"`
-	ID     string `json:"id"`
-}
-
-type collRow struct {
-	ID             string `json:"id"`
-	Name           string `json:"name"`
-	Tenant         string `json:"tenant"`
-	Database       string `json:"database"`
-	Dimension      int    `json:"dimension,omitempty"`
-	Metric         string `json:"metric"`
-	M              int    `json:"m"`
-	EfConstruction int    `json:"ef_construction"`
-	EfSearch       int    `json:"ef_search"`
-	// EmbeddingModel is the pin, NAME[@VERSION] (the first format kept
-	// Chroma's embedding function JSON here; openCollection moves it).
-	EmbeddingModel    string   `json:"embedding_model,omitempty"`
-	ModelDimension    int      `json:"embedding_model_dimension,omitempty"`
-	EmbeddingFunction string   `json:"embedding_function,omitempty"`
-	ExactThreshold    int      `json:"exact_threshold"`
-	UnindexedKeys     []string `json:"unindexed_keys,omitempty"`
-	RecallTarget      float64  `json:"recall_target,omitempty"`
-	ManualEf          bool     `json:"manual_ef,omitempty"`
-	Metadata          []byte   `json:"metadata,omitempty"` // payload encoding
-}
 
 // Open opens the database in dir, creating it if needed. Every collection
 // is recovered (checkpoint + WAL replay). A collection whose files are
@@ -92,8 +59,6 @@ func Open(dir string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{dir: dir, opts: o}
-	db.mu.tenants = map[string]bool{}
-	db.mu.databases = map[scope]string{}
 	db.mu.colls = map[string]*Collection{}
 	fs := o.FS
 	if err := vfs.MkdirAllDurable(fs, path.Join(dir, "collections")); err != nil {
@@ -102,29 +67,16 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := vfs.SweepTmp(fs, dir); err != nil {
 		return nil, err
 	}
-	cat, err := db.readCatalog()
-	if err != nil {
+	if err := db.openCatalog(); err != nil {
 		return nil, err
 	}
-	if cat == nil {
-		cat = &catalogJSON{Version: 1, Tenants: []string{DefaultTenant},
-			Databases: []databaseRow{{Tenant: DefaultTenant, Name: DefaultDatabase, ID: newUUID()}}}
-		if err := db.writeCatalogRows(cat); err != nil {
-			return nil, err
-		}
-	}
-	for _, t := range cat.Tenants {
-		db.mu.tenants[t] = true
-	}
-	for _, d := range cat.Databases {
-		db.mu.databases[scope{d.Tenant, d.Name}] = d.ID
-	}
+	st := db.mu.state
 	known := map[string]bool{}
-	for _, row := range cat.Collections {
+	for _, row := range st.Collections("", "") {
 		known[row.ID] = true
 		c, err := db.openCollection(row)
 		if err != nil {
-			db.closeAll()
+			_ = db.closeAll()
 			return nil, err
 		}
 		db.mu.colls[row.ID] = c
@@ -133,12 +85,14 @@ func Open(dir string, opts *Options) (*DB, error) {
 	// when the process stopped.
 	names, err := fs.List(path.Join(dir, "collections"))
 	if err != nil {
+		_ = db.closeAll()
 		return nil, err
 	}
 	for _, n := range names {
 		if !known[n] {
 			o.Logger.Warn("removing collection directory not in the catalog", "dir", n)
 			if err := fs.RemoveAll(path.Join(dir, "collections", n)); err != nil {
+				_ = db.closeAll()
 				return nil, err
 			}
 		}
@@ -146,67 +100,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 	return db, nil
 }
 
-func (db *DB) readCatalog() (*catalogJSON, error) {
-	f, err := db.opts.FS.Open(path.Join(db.dir, catalogFile))
-	if errors.Is(err, iofs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, fmt.Errorf("read catalog: %w", err)
-	}
-	var cat catalogJSON
-	if err := json.Unmarshal(b, &cat); err != nil {
-		return nil, fmt.Errorf("catalog %s is corrupt: %w", path.Join(db.dir, catalogFile), err)
-	}
-	if cat.Version != 1 {
-		return nil, fmt.Errorf("catalog %s: unknown version %d", path.Join(db.dir, catalogFile), cat.Version)
-	}
-	return &cat, nil
-}
-
-func (db *DB) writeCatalogRows(cat *catalogJSON) error {
-	b, err := json.MarshalIndent(cat, "", "  ")
-	if err != nil {
-		return fmt.Errorf("BUG: encode catalog: %w", err)
-	}
-	if err := vfs.WriteFileAtomic(db.opts.FS, path.Join(db.dir, catalogFile), b); err != nil {
-		return fmt.Errorf("write catalog: %w", err)
-	}
-	return nil
-}
-
-// writeCatalogLocked writes the catalog as it is in memory.
-// REQUIRES: db.mu held exclusively.
-func (db *DB) writeCatalogLocked() error {
-	cat := &catalogJSON{Version: 1}
-	for t := range db.mu.tenants {
-		cat.Tenants = append(cat.Tenants, t)
-	}
-	sort.Strings(cat.Tenants)
-	for s, id := range db.mu.databases {
-		cat.Databases = append(cat.Databases, databaseRow{Tenant: s.tenant, Name: s.database, ID: id})
-	}
-	slices.SortFunc(cat.Databases, func(a, b databaseRow) int {
-		if a.Tenant != b.Tenant {
-			return strings.Compare(a.Tenant, b.Tenant)
-		}
-		return strings.Compare(a.Name, b.Name)
-	})
-	for _, c := range db.mu.colls {
-		cat.Collections = append(cat.Collections, c.rowLocked())
-	}
-	slices.SortFunc(cat.Collections, func(a, b collRow) int { return strings.Compare(a.ID, b.ID) })
-	return db.writeCatalogRows(cat)
-}
-
 // rowPin reads a catalog row's pin, moving an embedding function that the
 // first format kept in embedding_model to cfg.EmbeddingFunction.
-func (db *DB) rowPin(row collRow, cfg *CollectionConfig) ModelPin {
+func (db *DB) rowPin(row catalog.Collection, cfg *CollectionConfig) ModelPin {
 	s := row.EmbeddingModel
 	var pin ModelPin
 	switch {
@@ -236,31 +132,19 @@ func (db *DB) rowPin(row collRow, cfg *CollectionConfig) ModelPin {
 
 func (db *DB) collDir(id string) string { return path.Join(db.dir, "collections", id) }
 
-func (db *DB) openCollection(row collRow) (*Collection, error) {
-	var meta Metadata
-	if len(row.Metadata) > 0 {
-		md := payload.Reader{B: row.Metadata}
-		meta = md.Map()
-		if md.Err != nil {
-			return nil, fmt.Errorf("catalog: collection %s: metadata: %w", row.ID, md.Err)
-		}
-	}
+func (db *DB) openCollection(row catalog.Collection) (*Collection, error) {
 	c := &Collection{db: db, id: row.ID}
-	c.cat.name, c.cat.tenant, c.cat.database = row.Name, row.Tenant, row.Database
+	c.cat.tenant, c.cat.database = row.Tenant, row.Database
 	c.cfg = CollectionConfig{
 		Dimension: row.Dimension, Metric: Metric(row.Metric), M: row.M, EfConstruction: row.EfConstruction,
-		EfSearch: row.EfSearch, EmbeddingFunction: row.EmbeddingFunction, ExactThreshold: row.ExactThreshold,
-		UnindexedKeys: row.UnindexedKeys, RecallTarget: row.RecallTarget, ManualEf: row.ManualEf,
-	}
-	c.cfg.EmbeddingModel = db.rowPin(row, &c.cfg)
-	if !c.cfg.EmbeddingModel.IsZero() {
-		p := c.cfg.EmbeddingModel
-		c.pin.Store(&p)
+		ExactThreshold: row.ExactThreshold, UnindexedKeys: row.UnindexedKeys, RecallTarget: row.RecallTarget, ManualEf: row.ManualEf,
 	}
 	if c.cfg.RecallTarget == 0 {
 		c.cfg.RecallTarget = DefaultRecallTarget
 	}
-	c.cat.metadata = meta
+	if err := c.setRowLocked(row); err != nil {
+		return nil, err
+	}
 	m, err := vec.ParseMetric(row.Metric)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: collection %s: %w", row.ID, err)
@@ -283,8 +167,11 @@ func (db *DB) openCollection(row collRow) (*Collection, error) {
 	return c, nil
 }
 
-// Close closes every collection (writing final checkpoints) and the DB.
+// Close closes every collection (writing final checkpoints), snapshots the
+// catalog and closes the DB.
 func (db *DB) Close() error {
+	db.cat.Lock()
+	defer db.cat.Unlock()
 	db.mu.Lock()
 	if db.mu.closed {
 		db.mu.Unlock()
@@ -295,6 +182,8 @@ func (db *DB) Close() error {
 	return db.closeAll()
 }
 
+// closeAll closes the engines and the catalog log.
+// REQUIRES: db.cat held, or no other goroutine has db (Open).
 func (db *DB) closeAll() error {
 	var errList []error
 	for _, c := range db.mu.colls {
@@ -304,6 +193,7 @@ func (db *DB) closeAll() error {
 			}
 		}
 	}
+	errList = append(errList, db.closeCatalogLocked())
 	return errors.Join(errList...)
 }
 
@@ -312,39 +202,23 @@ func (db *DB) CreateTenant(name string) error {
 	if err := validateScopeName("tenant", name); err != nil {
 		return err
 	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if db.mu.closed {
-		return ErrClosed
-	}
-	if db.mu.tenants[name] {
-		return fmt.Errorf("%w: tenant %q", ErrAlreadyExists, name)
-	}
-	db.mu.tenants[name] = true
-	if err := db.writeCatalogLocked(); err != nil {
-		delete(db.mu.tenants, name)
-		return err
-	}
-	return nil
+	db.cat.Lock()
+	defer db.cat.Unlock()
+	return db.proposeLocked(&catalog.CreateTenant{Name: name}, nil)
 }
 
 // ListTenants returns the names of all tenants, sorted.
 func (db *DB) ListTenants() []string {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	out := make([]string, 0, len(db.mu.tenants))
-	for t := range db.mu.tenants {
-		out = append(out, t)
-	}
-	sort.Strings(out)
-	return out
+	return db.mu.state.Tenants()
 }
 
 // GetTenant returns nil if the tenant exists, else an ErrNotFound error.
 func (db *DB) GetTenant(name string) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	if !db.mu.tenants[name] {
+	if !db.mu.state.HasTenant(name) {
 		return fmt.Errorf("%w: tenant %q", ErrNotFound, name)
 	}
 	return nil
@@ -362,83 +236,53 @@ func (db *DB) CreateDatabase(tenant, name string) error {
 	if err := validateScopeName("database", name); err != nil {
 		return err
 	}
-	db.mu.Lock()
-	defer db.mu.Unlock()
-	if db.mu.closed {
-		return ErrClosed
-	}
-	if !db.mu.tenants[tenant] {
-		return fmt.Errorf("%w: tenant %q", ErrNotFound, tenant)
-	}
-	s := scope{tenant, name}
-	if _, ok := db.mu.databases[s]; ok {
-		return fmt.Errorf("%w: database %q in tenant %q", ErrAlreadyExists, name, tenant)
-	}
-	db.mu.databases[s] = newUUID()
-	if err := db.writeCatalogLocked(); err != nil {
-		delete(db.mu.databases, s)
-		return err
-	}
-	return nil
+	db.cat.Lock()
+	defer db.cat.Unlock()
+	return db.proposeLocked(&catalog.CreateDatabase{Tenant: tenant, Name: name, ID: newUUID()}, nil)
 }
 
 // GetDatabase returns a database's description.
 func (db *DB) GetDatabase(tenant, name string) (DatabaseInfo, error) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	id, ok := db.mu.databases[scope{tenant, name}]
+	d, ok := db.mu.state.Database(tenant, name)
 	if !ok {
 		return DatabaseInfo{}, fmt.Errorf("%w: database %q in tenant %q", ErrNotFound, name, tenant)
 	}
-	return DatabaseInfo{ID: id, Name: name, Tenant: tenant}, nil
+	return DatabaseInfo{ID: d.ID, Name: name, Tenant: tenant}, nil
 }
 
 // ListDatabases lists a tenant's databases by name, with limit (0: all) and offset.
 func (db *DB) ListDatabases(tenant string, limit, offset int) ([]DatabaseInfo, error) {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	if !db.mu.tenants[tenant] {
+	if !db.mu.state.HasTenant(tenant) {
 		return nil, fmt.Errorf("%w: tenant %q", ErrNotFound, tenant)
 	}
 	var out []DatabaseInfo
-	for s, id := range db.mu.databases {
-		if s.tenant == tenant {
-			out = append(out, DatabaseInfo{ID: id, Name: s.database, Tenant: tenant})
-		}
+	for _, d := range db.mu.state.Databases(tenant) {
+		out = append(out, DatabaseInfo{ID: d.ID, Name: d.Name, Tenant: tenant})
 	}
-	slices.SortFunc(out, func(a, b DatabaseInfo) int { return strings.Compare(a.Name, b.Name) })
 	return page(out, limit, offset), nil
 }
 
 // DeleteDatabase deletes a database and every collection in it.
 func (db *DB) DeleteDatabase(tenant, name string) error {
-	db.mu.Lock()
-	s := scope{tenant, name}
-	if _, ok := db.mu.databases[s]; !ok {
-		db.mu.Unlock()
-		return fmt.Errorf("%w: database %q in tenant %q", ErrNotFound, name, tenant)
-	}
+	db.cat.Lock()
 	var drop []*Collection
-	for id, c := range db.mu.colls {
-		if c.cat.tenant == tenant && c.cat.database == name {
-			drop = append(drop, c)
-			delete(db.mu.colls, id)
+	err := db.proposeLocked(&catalog.DeleteDatabase{Tenant: tenant, Name: name}, func(res catalog.Result) {
+		for _, id := range res.Dropped {
+			if c := db.mu.colls[id]; c != nil {
+				drop = append(drop, c)
+				delete(db.mu.colls, id)
+				c.markDeleted()
+			}
 		}
-	}
-	id := db.mu.databases[s]
-	delete(db.mu.databases, s)
-	if err := db.writeCatalogLocked(); err != nil {
-		db.mu.databases[s] = id
-		for _, c := range drop {
-			db.mu.colls[c.id] = c
-		}
-		db.mu.Unlock()
+	})
+	db.cat.Unlock()
+	if err != nil {
 		return err
 	}
-	for _, c := range drop {
-		c.markDeleted()
-	}
-	db.mu.Unlock()
 	var errList []error
 	for _, c := range drop {
 		errList = append(errList, c.drop())

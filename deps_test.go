@@ -11,6 +11,7 @@ import (
 // TestDependencyRules enforces the layering of DESIGN.md: the index, vector
 // and filter packages know nothing of storage, the API or the server; the
 // storage packages know nothing of the indexes; only the engine joins them;
+// the catalog state machine is pure;
 // library code never imports testutil.
 func TestDependencyRules(t *testing.T) {
 	const mod = "github.com/sextantdb/sextant/"
@@ -36,6 +37,8 @@ func TestDependencyRules(t *testing.T) {
 		{"internal/vec", []string{"internal/storage/", "internal/index/", "internal/engine", "internal/api/"}},
 		{"internal/filter", []string{"internal/storage/", "internal/api/", "internal/server/", "internal/engine"}},
 		{"internal/storage/", []string{"internal/index/", "internal/engine", "internal/api/", "internal/server/"}},
+		// The catalog state machine is pure: no storage, and nothing above it.
+		{"internal/catalog", []string{"internal/storage/", "internal/index/", "internal/engine", "internal/api/", "internal/server/", "internal/cli"}},
 	}
 	checked := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
