@@ -24,8 +24,9 @@ import (
 // the log append, mu exclusively for the apply), so holding either is
 // enough to read them; lookups take mu shared and never wait on I/O.
 type DB struct {
-	dir  string
-	opts Options
+	dir   string
+	opts  Options
+	sched *engine.Scheduler // the collections' background rounds and insert workers
 
 	// cat is the catalog's durability driver: it serializes catalog changes
 	// and owns the command log (see proposeLocked).
@@ -58,7 +59,8 @@ func Open(dir string, opts *Options) (*DB, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	db := &DB{dir: dir, opts: o}
+	db := &DB{dir: dir, opts: o, sched: engine.NewScheduler(engine.SchedulerOptions{
+		InsertWorkers: o.Workers, Budget: min(1, max(0.10, 2*o.MonitorBudget))})}
 	db.mu.colls = map[string]*Collection{}
 	fs := o.FS
 	if err := vfs.MkdirAllDurable(fs, path.Join(dir, "collections")); err != nil {
@@ -152,7 +154,8 @@ func (db *DB) openCollection(row catalog.Collection) (*Collection, error) {
 	eng, err := engine.Open(engine.Options{
 		FS: db.opts.FS, Dir: db.collDir(row.ID), Logger: db.opts.Logger.With("collection", row.Name),
 		NoSync: db.opts.NoSync, Workers: db.opts.Workers, CheckpointBytes: db.opts.CheckpointBytes,
-		Monitor: engine.MonitorOptions{Budget: db.opts.MonitorBudget, RecallTarget: c.cfg.RecallTarget, ManualEf: c.cfg.ManualEf},
+		Monitor:   engine.MonitorOptions{Budget: db.opts.MonitorBudget, RecallTarget: c.cfg.RecallTarget, ManualEf: c.cfg.ManualEf},
+		Scheduler: db.sched,
 	}, engine.Config{
 		Dim: row.Dimension, Metric: m, M: row.M, EfConstruction: row.EfConstruction, EfSearch: row.EfSearch,
 		ExactThreshold: row.ExactThreshold, UnindexedKeys: row.UnindexedKeys,
@@ -194,6 +197,7 @@ func (db *DB) closeAll() error {
 		}
 	}
 	errList = append(errList, db.closeCatalogLocked())
+	db.sched.Close()
 	return errors.Join(errList...)
 }
 

@@ -29,7 +29,9 @@ type Options struct {
 
 	// MonitorBudget is the share of one core each collection's recall
 	// monitor may spend re-running sampled queries exactly. Default 0.045
-	// (with its 100 ms burst: under 5% of a core over any 20 s).
+	// (with its 100 ms burst: under 5% of a core over any 20 s). The
+	// monitors of all collections together use at most twice that (and
+	// at least 10% of a core): they share one scheduler.
 	MonitorBudget float64
 
 	// FS is the file system all files go through; tests inject crashable or

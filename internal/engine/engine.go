@@ -42,6 +42,10 @@ type Options struct {
 	CheckpointBytes int64 // WAL bytes that trigger a background checkpoint; default 64 MiB
 	Seed            uint64
 	Monitor         MonitorOptions // recall guardrails (budget, target, autopilot bounds)
+	// Scheduler runs the collection's background rounds and bounds its
+	// insert workers, shared with the other collections of the process;
+	// nil: the collection starts one of its own (closed with it).
+	Scheduler *Scheduler
 }
 
 // record is one live record. Its vector lives in the slab at its slot.
@@ -140,7 +144,8 @@ type Collection struct {
 	repDur   atomic.Int64 // nanoseconds of the last graph repair
 	repPause atomic.Int64 // nanoseconds the last graph repair held the graph exclusively
 
-	ix indexer // the asynchronous indexer; see indexer.go
+	ix       indexer    // the asynchronous indexer; see indexer.go
+	ownSched *Scheduler // the scheduler Open started when Options had none
 
 	pool sync.Pool // *searchBuf
 
@@ -263,8 +268,12 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		c.log.Warn("collection degraded: recall below target", "reason", reason, "target", c.mon.ap.Target())
 	}
 	c.log.Debug("collection opened", "records", c.mu.live.GetCardinality(), "wal_batches_replayed", replayed)
-	c.bg.Add(1)
-	go c.monitorLoop()
+	if c.opts.Scheduler == nil {
+		c.ownSched = NewScheduler(SchedulerOptions{InsertWorkers: c.opts.Workers})
+		c.opts.Scheduler = c.ownSched
+	}
+	c.mon.sched = c.opts.Scheduler
+	c.mon.entry = c.mon.sched.register(c)
 	c.maybeStartBuild()
 	c.kickIndexer()
 	return c, nil
@@ -371,6 +380,10 @@ func (c *Collection) close(checkpoint bool) error {
 	}
 	c.bgMu.Unlock() // no background goroutine starts from now on
 	close(c.closing)
+	c.mon.sched.unregister(c.mon.entry) // waits for a round running now
+	if c.ownSched != nil {
+		c.ownSched.Close()
+	}
 	c.ix.wg.Wait()
 	c.bg.Wait()
 	var err error

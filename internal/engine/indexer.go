@@ -335,11 +335,14 @@ func (c *Collection) repairIfDue() bool {
 	return true
 }
 
-// insertGraph links slots into g using all workers (the indexer's; later a
-// pool shared by the collections of a process).
+// insertGraph links slots into g using the collection's workers, each
+// holding one of the process's insert workers (Scheduler).
 func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
+	sched := c.opts.Scheduler
 	w := c.opts.Workers
 	if w <= 1 || len(slots) < 2*w {
+		sched.acquireInsert()
+		defer sched.releaseInsert()
 		for _, s := range slots {
 			g.Insert(s)
 		}
@@ -349,6 +352,8 @@ func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
 	var wg sync.WaitGroup
 	for range w {
 		wg.Go(func() {
+			sched.acquireInsert()
+			defer sched.releaseInsert()
 			for {
 				j := int(next.Add(1)) - 1
 				if j >= len(slots) {

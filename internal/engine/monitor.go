@@ -47,8 +47,9 @@ type monitorSet struct {
 	ledger *monitor.Ledger
 	metric *monitor.MetricCheck
 	jobs   chan sampleJob
-	kick   chan struct{} // an urgent guardrail change to persist (buffered 1)
-	rng    *rand.Rand    // the metric check's picks; monitor goroutine only
+	sched  *Scheduler  // runs the monitor's rounds
+	entry  *schedEntry // this collection's place in sched; nil until Open registers it
+	rng    *rand.Rand  // the metric check's picks; monitor goroutine only
 
 	// saved is what the last guardrail record covered (guardrails.go).
 	// REQUIRES: Collection.writeMu.
@@ -78,7 +79,6 @@ func newMonitorSet(opts MonitorOptions, ef int, seed uint64) *monitorSet {
 		ledger: monitor.NewLedger(monitor.LedgerOptions{}),
 		metric: monitor.NewMetricCheck(opts.Metric),
 		jobs:   make(chan sampleJob, 64),
-		kick:   make(chan struct{}, 1),
 		rng:    rand.New(rand.NewPCG(seed, 3)),
 	}
 	m.mu.plans = map[string]*monitor.Histogram{}
@@ -149,11 +149,11 @@ func (c *Collection) judge(v monitor.Verdict, at time.Time, batch *monitor.Batch
 	}
 }
 
-// kickPersist wakes the monitor loop to persist an urgent change.
+// kickPersist wakes the monitor to persist an urgent change (or to run a
+// sampled query).
 func (m *monitorSet) kickPersist() {
-	select {
-	case m.kick <- struct{}{}:
-	default:
+	if m.entry != nil {
+		m.sched.poke(m.entry)
 	}
 }
 
@@ -172,48 +172,74 @@ func (c *Collection) offerSample(q []float32, k int, f *filter.Filter, res []vec
 	}
 	select {
 	case c.mon.jobs <- job:
+		c.mon.kickPersist()
 	default: // the worker is behind: drop it
 		c.mon.samp.Done(0)
 	}
 }
 
-// monitorLoop re-runs sampled queries exactly, probes with stored vectors
-// when idle, runs the metric check and the autopilot, and persists the
-// guardrail state (at once for urgent changes, else every persistInterval).
-func (c *Collection) monitorLoop() {
-	defer c.bg.Done()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
+// monitorRound is one round of the collection's monitor, run by the
+// scheduler: it re-runs the sampled queries handed over, probes with a
+// stored vector when a probe is due, runs the metric check and the
+// autopilot, and persists the guardrail state (at once for urgent changes,
+// else every persistInterval). It returns how long until the next round:
+// the probe interval (a quarter of the sampler's idle interval, at most a
+// second) while the collection is active; once it has been idle (no write,
+// no sampled query) for idleAfter, half the time it has been idle, up to
+// maxIdleWait; sooner when the metric check is learning.
+func (c *Collection) monitorRound(e *schedEntry) time.Duration {
+	active := false
+	for range cap(c.mon.jobs) {
+		var job sampleJob
 		select {
-		case <-c.closing:
-			return
-		case job := <-c.mon.jobs:
-			c.measure(job)
-		case <-timer.C:
-			c.probe()
-		case <-c.mon.kick:
+		case job = <-c.mon.jobs:
+		default:
 		}
-		c.metricProbe()
-		c.steer()
-		if err := c.persistGuardrails(false); err != nil {
-			c.log.Error("persist guardrail state", "err", err)
+		if job.q == nil {
+			break
 		}
-		timer.Reset(c.nextWake())
+		c.measure(job)
+		active = true
 	}
-}
-
-// nextWake is how long the monitor loop may sleep: a quarter of the idle
-// probe interval (at most maxSleep, so that a collection that grew since is
-// seen), or less while the metric check takes its first samples.
-func (c *Collection) nextWake() time.Duration {
-	const maxSleep = time.Second
-	d := min(max(c.mon.opts.MinInterval, 4*time.Millisecond)/4, maxSleep)
+	now := time.Now()
+	if !now.Before(e.nextProbe) {
+		c.probe()
+	}
+	c.metricProbe()
+	c.steer()
+	if err := c.persistGuardrails(false); err != nil {
+		c.log.Error("persist guardrail state", "err", err)
+	}
+	c.writeMu.Lock()
+	applied := c.applied
+	c.writeMu.Unlock()
+	if applied != e.lastApplied || active || e.wait == 0 {
+		e.lastApplied, e.idleSince = applied, now
+	}
+	base := min(max(c.mon.opts.MinInterval, 4*time.Millisecond)/4, time.Second)
+	e.wait = base
+	if idle := now.Sub(e.idleSince); idle >= idleAfter {
+		e.wait = min(max(base, idle/2), maxIdleWait)
+	}
+	if !now.Before(e.nextProbe) {
+		e.nextProbe = now.Add(e.wait)
+	}
 	c.mu.RLock()
 	live := int(c.mu.live.GetCardinality())
 	c.mu.RUnlock()
-	return max(min(d, c.mon.metric.Until(c.mon.opts.Clock(), live)), time.Millisecond)
+	wait := min(e.wait, time.Until(e.nextProbe))
+	switch until := c.mon.metric.Until(c.mon.opts.Clock(), live); {
+	case until == 0:
+		wait = min(wait, 250*time.Millisecond) // due but deferred: the sampler's budget is spent
+	default:
+		wait = min(wait, until)
+	}
+	return max(wait, time.Millisecond)
 }
+
+// idleAfter is how long a collection has had no activity before its monitor
+// rounds back off (see monitorRound).
+const idleAfter = 10 * time.Second
 
 // measure re-runs one sampled query exactly and records its recall.
 func (c *Collection) measure(job sampleJob) {
