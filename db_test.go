@@ -5,31 +5,51 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 )
 
+// openTest opens a DB for a test. Every collection still open when the test
+// ends is verified then (as bbolt checks its database after every test);
+// closeTest verifies them before it closes the DB.
 func openTest(t *testing.T, dir string, opts *Options) *DB {
 	t.Helper()
 	db, err := Open(dir, opts)
 	require.NoError(t, err)
+	t.Cleanup(func() { verifyAll(t, db) })
 	return db
 }
 
+// closeTest verifies every open collection of db, then closes it.
 func closeTest(t *testing.T, db *DB) {
 	t.Helper()
+	verifyAll(t, db)
 	require.NoError(t, db.Close())
 }
 
-// verifyAll runs every collection's consistency check; tests call it before
-// closing a DB.
+// verifyAll runs the consistency check of every open collection of db, in
+// every tenant and database; nothing once db is closed. Collections that
+// failed to open or were deleted are skipped.
 func verifyAll(t *testing.T, db *DB) {
 	t.Helper()
-	cs, err := db.Default().ListCollections(0, 0)
-	require.NoError(t, err)
+	db.mu.RLock()
+	closed := db.mu.closed
+	var cs []*Collection
+	for _, c := range db.mu.colls {
+		if c.openErr == nil && !c.cat.deleted {
+			cs = append(cs, c)
+		}
+	}
+	db.mu.RUnlock()
+	if closed {
+		return
+	}
+	slices.SortFunc(cs, func(a, b *Collection) int { return strings.Compare(a.ID(), b.ID()) })
 	for _, c := range cs {
-		require.NoError(t, c.Verify(), c.Name())
+		require.NoError(t, c.Verify(), "collection %s (%s)", c.Name(), c.ID())
 	}
 }
 
@@ -252,7 +272,7 @@ func TestModify(t *testing.T) {
 	// Keys that agree are kept; hnsw:search_ef sets ef_search, durably.
 	require.NoError(t, c.Modify(ModifyOptions{Name: "renamed", Metadata: Metadata{
 		"hnsw:space": "cosine", "hnsw:M": 24, "hnsw:construction_ef": 64.0, "hnsw:search_ef": 77, "owner": "b"}}))
-	require.NoError(t, db.Close())
+	closeTest(t, db)
 	db2 := openTest(t, db.dir, nil)
 	defer closeTest(t, db2)
 	c2, err := db2.Default().GetCollection("renamed")

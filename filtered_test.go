@@ -254,7 +254,7 @@ func TestFilterIndexesSurviveReopen(t *testing.T) {
 	require.Equal(t, []int{77, 1, 266, 161, 111}, before)
 	// Close writes a final checkpoint holding the indexes; a crash instead
 	// is covered by the engine's power-cut test (checkpoint + WAL replay).
-	require.NoError(t, db.Close())
+	closeTest(t, db)
 	db = openTest(t, dir, nil)
 	defer closeTest(t, db)
 	c, err = db.Default().GetCollection("reopen")

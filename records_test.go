@@ -16,10 +16,7 @@ var ctx = context.Background()
 func newColl(t *testing.T, cfg *CollectionConfig) (*DB, *Collection) {
 	t.Helper()
 	db := openTest(t, t.TempDir(), nil)
-	t.Cleanup(func() {
-		verifyAll(t, db)
-		require.NoError(t, db.Close())
-	})
+	t.Cleanup(func() { closeTest(t, db) })
 	c, err := db.Default().CreateCollection("records", cfg)
 	require.NoError(t, err)
 	return db, c

@@ -35,6 +35,7 @@ func openMem(t *testing.T, fs vfs.FS, threshold int) *Collection {
 	c, err := Open(Options{FS: fs, Dir: "/db/coll", CheckpointBytes: 1 << 30},
 		Config{Dim: testDim, Metric: vec.Cosine, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: threshold})
 	require.NoError(t, err)
+	verifyAtCleanup(t, c)
 	return c
 }
 
@@ -83,7 +84,7 @@ func TestPowerCutMemFS(t *testing.T) {
 			}
 		}
 		crashed := mem.CrashClone(rng)
-		require.NoError(t, c.Close())
+		closeVerified(t, c)
 
 		c2 := openMem(t, crashed, 50)
 		got := presentBatches(t, c2)
@@ -100,8 +101,7 @@ func TestPowerCutMemFS(t *testing.T) {
 			require.Len(t, hits, 5, "round %d batch %d", round, b)
 		}
 		c2.WaitIndexed()
-		require.NoError(t, c2.Verify())
-		require.NoError(t, c2.Close())
+		closeVerified(t, c2)
 	}
 }
 
@@ -147,7 +147,7 @@ func crashedWithWAL(t *testing.T, n int) *vfs.MemFS {
 		addBatch(t, c, b, 10)
 	}
 	crashed := mem.CrashClone(rand.New(rand.NewPCG(5, 6)))
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 	return crashed
 }
 
@@ -159,7 +159,7 @@ func TestTornTailIsTruncated(t *testing.T) {
 	b := readAll(t, fs, last)
 	writeAll(t, fs, last, b[:len(b)-7]) // tear the last batch
 	c := openMem(t, fs, 1000)
-	defer func() { require.NoError(t, c.Close()) }()
+	defer closeVerified(t, c)
 	got := presentBatches(t, c)
 	for bi := 0; bi < 5; bi++ {
 		require.Equal(t, 10, got[bi])
@@ -193,7 +193,7 @@ func TestCheckpointCorruptionRefusesToOpen(t *testing.T) {
 		addBatch(t, c, b, 10)
 	}
 	c.WaitIndexed()
-	require.NoError(t, c.Close()) // writes a checkpoint
+	closeVerified(t, c) // writes a checkpoint
 	dirs, err := mem.List("/db/coll")
 	require.NoError(t, err)
 	var ck string
@@ -219,8 +219,7 @@ func TestCheckpointCorruptionRefusesToOpen(t *testing.T) {
 	c = openMem(t, mem, 20)
 	require.Equal(t, 50, c.Count())
 	require.Equal(t, "hnsw", c.Stats().Mode)
-	require.NoError(t, c.Verify())
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 }
 
 // TestFullDiskLosesNothing injects ENOSPC into WAL writes: the write fails
@@ -245,7 +244,7 @@ func TestFullDiskLosesNothing(t *testing.T) {
 	crashed := mem.CrashClone(rand.New(rand.NewPCG(1, 1)))
 	_ = c.Close()
 	c2 := openMem(t, crashed, 1000)
-	defer func() { require.NoError(t, c2.Close()) }()
+	defer closeVerified(t, c2)
 	got := presentBatches(t, c2)
 	require.Equal(t, map[int]int{0: 10}, got)
 }

@@ -37,6 +37,7 @@ func guardOpen(t *testing.T, fs vfs.FS, metric vec.Metric, clk *testClock) *Coll
 		Metric: monitor.MetricOptions{MinSamples: 16, FastInterval: time.Millisecond, SlowInterval: 24 * time.Hour},
 	}}, Config{Dim: guardDim, Metric: metric, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 300})
 	require.NoError(t, err)
+	verifyAtCleanup(t, c)
 	return c
 }
 
@@ -217,10 +218,10 @@ func TestGuardrailsSurviveCrash(t *testing.T) {
 			require.Eventually(t, func() bool { return savedAll(c) }, 20*time.Second, 5*time.Millisecond, "%s", unsaved(c))
 			before := c.Health()
 			crashed := mem.CrashClone(rng)
-			require.NoError(t, c.Close())
+			closeVerified(t, c)
 
 			c2 := guardOpen(t, crashed, tc.metric, clk)
-			defer func() { require.NoError(t, c2.Close()) }()
+			defer closeVerified(t, c2)
 			after := c2.Health()
 			require.Equal(t, openCodes(before), openCodes(after), "resolved after reopen: %+v", after.Resolved)
 			for i, f := range before.Findings {
@@ -290,7 +291,7 @@ func TestFindingsResolveOnEvidence(t *testing.T) {
 	}
 	putAll(t, c, "bad", concentrated(rng, 30, 0, func() float64 { return 2 }))
 	require.Equal(t, []string{"critical:not_normalized"}, openCodes(c.Health()))
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 
 	c = guardOpen(t, mem, vec.Cosine, clk)
 	require.Equal(t, []string{"critical:not_normalized"}, openCodes(c.Health()), "a restart resolves nothing")
@@ -310,9 +311,9 @@ func TestFindingsResolveOnEvidence(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, res, 1)
 	require.Equal(t, "acknowledged by alice", res[0].Resolution)
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 	c = guardOpen(t, mem, vec.Cosine, clk)
-	defer func() { require.NoError(t, c.Close()) }()
+	defer closeVerified(t, c)
 	h = c.Health()
 	require.Empty(t, openCodes(h), "the acknowledgement is durable")
 	require.Len(t, h.Resolved, 2)
@@ -331,7 +332,7 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	for b := 0; b < 6; b++ {
 		putAll(t, c, fmt.Sprintf("base%d", b), concentrated(rng, 100, 0, func() float64 { return 1 }))
 	}
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 	// Rewrite the checkpoint without its guardrail file, as the first
 	// format wrote it.
 	m, ok, err := ckpt.ReadManifest(mem, "/db/coll")
@@ -350,7 +351,7 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	require.NoError(t, ckpt.Write(mem, "/db/coll", m.Checkpoint+1, files, meta.encode()))
 
 	c = guardOpen(t, mem, vec.Cosine, clk)
-	defer func() { require.NoError(t, c.Close()) }()
+	defer closeVerified(t, c)
 	h := c.Health()
 	require.Equal(t, 600, h.Drift.Vectors, "baseline seeded from the 600 stored records")
 	require.InDelta(t, 1, h.Drift.NormMean, 1e-6)
@@ -383,9 +384,9 @@ func TestCloseKeepsGuardrails(t *testing.T) {
 	require.Eventually(t, func() bool { return len(c.mon.jobs) == 0 }, 10*time.Second, time.Millisecond)
 	time.Sleep(20 * time.Millisecond)
 	before := c.Health()
-	require.NoError(t, c.Close())
+	closeVerified(t, c)
 	c = guardOpen(t, mem, vec.Cosine, clk)
-	defer func() { require.NoError(t, c.Close()) }()
+	defer closeVerified(t, c)
 	after := c.Health()
 	require.Equal(t, before.Recall.Samples, after.Recall.Samples)
 	require.Equal(t, before.Metric.Samples, after.Metric.Samples)

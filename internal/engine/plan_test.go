@@ -27,7 +27,8 @@ func TestEveryPlanKeepsTheContract(t *testing.T) {
 	c, err := Open(Options{FS: vfs.NewMem(), Dir: "/plans"},
 		Config{Metric: vec.Cosine, M: 16, EfConstruction: 100, EfSearch: 100, ExactThreshold: 500})
 	require.NoError(t, err)
-	defer func() { require.NoError(t, c.Close()) }()
+	verifyAtCleanup(t, c)
+	defer closeVerified(t, c)
 	rng := rand.New(rand.NewPCG(1, 1))
 	u := make([]int, n)
 	puts := make([]Put, 0, n)

@@ -2,10 +2,13 @@ package filter
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"sort"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/sextantdb/sextant/internal/invariants"
 )
 
 // ordered is the ordered index of the scalar numbers of one key: one
@@ -145,6 +148,30 @@ func (o *ordered) merge() {
 		}
 	}
 	o.scratch = ps[:0]
+	o.checkBase()
+}
+
+// checkBase panics, when invariants are compiled in, unless the base is
+// sorted with one pair per slot and nothing else is left: O(base) per merge,
+// O(32) per update amortized (see maybeMerge).
+func (o *ordered) checkBase() {
+	if !invariants.Enabled {
+		return
+	}
+	if len(o.vals) != len(o.slots) || o.ndelta() != 0 || o.ndead != 0 || len(o.dpos) != 0 {
+		panic(fmt.Sprintf("BUG: filter: ordered index after merge: %d values, %d slots, %d delta, %d dead, %d delta positions",
+			len(o.vals), len(o.slots), o.ndelta(), o.ndead, len(o.dpos)))
+	}
+	seen := roaring.New()
+	for i, s := range o.slots {
+		if i > 0 && comparePairs(pair{o.vals[i-1], o.slots[i-1]}, pair{o.vals[i], s}) >= 0 {
+			panic(fmt.Sprintf("BUG: filter: ordered index not sorted after merge at %d: (%v, %d) then (%v, %d)",
+				i, o.vals[i-1], o.slots[i-1], o.vals[i], s))
+		}
+		if !seen.CheckedAdd(s) {
+			panic(fmt.Sprintf("BUG: filter: ordered index holds slot %d twice", s))
+		}
+	}
 }
 
 // setBase replaces the whole index with the given pairs, which need not be
@@ -160,6 +187,7 @@ func (o *ordered) setBase(ps []pair) {
 	o.dead, o.ndead = roaring.New(), 0
 	o.known, o.novel, o.scratch = delta{}, delta{}, nil
 	clear(o.dpos)
+	o.checkBase()
 }
 
 // bounds returns the base positions [lo, hi) of the values x with x o bound.

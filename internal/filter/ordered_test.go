@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
+	"github.com/sextantdb/sextant/internal/invariants"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/stretchr/testify/require"
 )
@@ -143,4 +144,23 @@ func TestDecodeIndexTwoNumbers(t *testing.T) {
 	ix.fields["n"].scalar[vkey{k: kNumber, f: 2}].Add(1) // corrupt: slot 1 holds 1 and 2
 	_, err := DecodeIndex(ix.AppendBinary(nil), IndexOptions{})
 	require.ErrorIs(t, err, ErrCorrupt)
+}
+
+// TestOrderedCheckBaseUnderInvariants checks that, with invariants compiled in
+// (the invariants and race tags), a merge that leaves the base unsorted or
+// holding a slot twice panics with a BUG.
+func TestOrderedCheckBaseUnderInvariants(t *testing.T) {
+	if !invariants.Enabled {
+		t.Skip("needs -tags invariants (or -race)")
+	}
+	o := newOrdered()
+	o.vals, o.slots = []float64{2, 1}, []uint32{1, 2}
+	require.PanicsWithValue(t, "BUG: filter: ordered index not sorted after merge at 1: (2, 1) then (1, 2)", o.merge)
+	o.vals, o.slots = []float64{1, 2}, []uint32{5, 5}
+	require.PanicsWithValue(t, "BUG: filter: ordered index holds slot 5 twice", o.merge)
+	o.vals, o.slots = nil, nil
+	o.add(3, 1)
+	o.add(3, 2)
+	o.merge()
+	require.Equal(t, []uint32{1, 2}, o.slots)
 }

@@ -96,6 +96,9 @@ func TestConcurrent(t *testing.T) {
 	wg.Wait()
 	stop.Store(true)
 	searchers.Wait()
+	// Concurrent inserts can leave a few nodes linked only to each other
+	// (TestReconnectStress); the engine calls Reconnect after each batch.
+	g.Reconnect()
 	require.NoError(t, g.Check())
 	tomb := g.Tombstones()
 	freed := g.Repair()

@@ -1,11 +1,13 @@
 package hnsw
 
 import (
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/sextantdb/sextant/internal/invariants"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -110,7 +112,23 @@ func (g *Graph) Repair() []uint32 {
 	g.nodes.Add(-int64(len(dead)))
 	g.tombs.Store(0)
 	g.reconnectLocked()
+	g.checkInvariantsLocked("Repair")
 	return dead
+}
+
+// checkInvariantsLocked runs the graph checker when invariants are compiled in
+// (the invariants and race tags), and panics if the graph is broken. It is
+// called at the end of the exclusive operations that leave a whole graph,
+// every live node reachable: Repair, and Reconnect when it relinked. Its cost
+// is Check's, O(nodes × M) with the graph held exclusively.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) checkInvariantsLocked(op string) {
+	if !invariants.Enabled {
+		return
+	}
+	if err := g.checkLocked(); err != nil {
+		panic(fmt.Sprintf("BUG: hnsw: graph broken after %s: %v", op, err))
+	}
 }
 
 // LastRepairPause returns how long the last Repair held the graph
@@ -207,7 +225,9 @@ func (g *Graph) Reconnect() int {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.reconnectLocked()
+	n := g.reconnectLocked()
+	g.checkInvariantsLocked("Reconnect")
+	return n
 }
 
 // reconnectLocked makes every live node reachable from the entry point on
