@@ -35,6 +35,16 @@ func GraphDot(dim int) func(a, b []float32) float32 { return graphKernels(dim).d
 // GraphL2Sq is GraphDot for the squared Euclidean distance.
 func GraphL2Sq(dim int) func(a, b []float32) float32 { return graphKernels(dim).l2 }
 
+// ScanDot and ScanL2Sq return the kernels of Dot and L2Sq without their
+// length check (over the first min(len(a), len(b)) elements), for a scan
+// whose vectors all have one dimension and that calls them through a func
+// value: one call per distance instead of two. The arithmetic is Dot's and
+// L2Sq's.
+func ScanDot() func(a, b []float32) float32 { return dotImpl }
+
+// ScanL2Sq is ScanDot for the squared Euclidean distance.
+func ScanL2Sq() func(a, b []float32) float32 { return l2Impl }
+
 // GraphDot4 returns the four-way kernel (Dot4) for a graph search over
 // vectors of dimension dim, or nil where it does not pay: from
 // graphWideMinDim dimensions on (the search reads memory there, and the

@@ -1,6 +1,9 @@
 // Package flat is exact (brute-force) k-nearest-neighbor search over a
 // vec.Slab: every candidate slot is scored and the k nearest are kept in a
-// bounded max-heap.
+// bounded max-heap. Scoring goes through the seam of internal/index/score:
+// Search and SearchBatch use the float32 scan scorer (score.NewF32Scan, whose
+// distances are exactly vec.Metric.Distance), scoring the yielded slots in
+// batches, and SearchScorer scans with any scorer (quantized codes, say).
 //
 // # Uses
 //
@@ -20,7 +23,7 @@
 // caller-supplied buffer, so with cap(dst) >= k it does not allocate.
 //
 // The package is pure: no I/O, no clock, no logging. It imports only the
-// standard library and internal/vec.
+// standard library, internal/vec and internal/index/score.
 //
 // # Concurrency
 //

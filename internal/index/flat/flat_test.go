@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/testutil"
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -134,6 +135,11 @@ func TestSearchMatchesNaive(t *testing.T) {
 					shuffled := slices.Clone(tt.slots)
 					r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 					requireSame(t, want, Search(vs, m, q, tt.k, seq(shuffled), make([]vec.Neighbor, 3, 8)), "query %d shuffled", qi)
+
+					// Through any scorer: the same, over the slots with storage.
+					sc := score.NewF32Scan(vs, m).NewScorer()
+					sc.SetQuery(q)
+					requireSame(t, want, SearchScorer(sc, tt.k, seq(valid), nil), "query %d scorer", qi)
 				}
 			})
 		}
@@ -227,6 +233,12 @@ func TestSearchZeroAllocs(t *testing.T) {
 			dst = Search(vs, m, q, k, slots, dst)
 		})
 		require.Zero(t, allocs, "%s", m)
+		sc := score.NewF32Scan(vs, m).NewScorer()
+		allocs = testing.AllocsPerRun(50, func() {
+			sc.SetQuery(q)
+			dst = SearchScorer(sc, k, slots, dst)
+		})
+		require.Zero(t, allocs, "%s scorer", m)
 		require.Len(t, dst, k)
 	}
 }

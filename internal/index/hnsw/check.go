@@ -121,7 +121,7 @@ func (g *Graph) checkLocked() error {
 func (g *Graph) unreachable(s *scratch, ep uint32) int {
 	s.reset(0)
 	s.visit(ep)
-	stack := s.hop[:0]
+	stack := s.stack[:0]
 	stack = append(stack, ep)
 	for len(stack) > 0 {
 		x := stack[len(stack)-1]
@@ -134,7 +134,7 @@ func (g *Graph) unreachable(s *scratch, ep uint32) int {
 			}
 		}
 	}
-	s.hop = stack
+	s.stack = stack
 	un := 0
 	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
 		if g.Contains(slot) && (int(slot) >= len(s.visited) || s.visited[slot] != s.epoch) {

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -93,17 +94,34 @@ func corrupt(format string, args ...any) error {
 // IsCorrupt reports whether err says a serialized graph is invalid.
 func IsCorrupt(err error) bool { return errors.Is(err, errCorrupt) }
 
-// Decode rebuilds a graph from the output of AppendBinary, over vectors,
-// which must hold every slot of the graph. cfg.M must equal the M in b.
-// Decode never panics: any invalid input gives an error (IsCorrupt for a bad
-// blob). Decode(AppendBinary(g)) is a graph identical to g.
+// Decode rebuilds a graph from the output of AppendBinary, over the float32
+// vectors of a slab, which must hold every slot of the graph: DecodeWithSpace
+// with score.NewF32(vectors, cfg.Metric).
 func Decode(b []byte, cfg Config, vectors *vec.Slab) (*Graph, error) {
-	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if vectors == nil {
 		return nil, errors.New("hnsw: Decode with nil vectors")
+	}
+	return DecodeWithSpace(b, cfg, score.NewF32(vectors, cfg.Metric))
+}
+
+// DecodeWithSpace rebuilds a graph from the output of AppendBinary, over
+// space, which must hold every slot of the graph and have cfg's metric. cfg.M
+// must equal the M in b. It never panics: any invalid input gives an error
+// (IsCorrupt for a bad blob). DecodeWithSpace(AppendBinary(g)) over g's space
+// is a graph identical to g.
+func DecodeWithSpace(b []byte, cfg Config, space score.Space) (*Graph, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if space == nil {
+		return nil, errors.New("hnsw: Decode with a nil space")
+	}
+	if space.Metric() != cfg.Metric {
+		return nil, fmt.Errorf("hnsw: Decode over a %v space with a %v config", space.Metric(), cfg.Metric)
 	}
 	if len(b) < headerSize {
 		return nil, corrupt("%d bytes, shorter than the header", len(b))
@@ -123,7 +141,7 @@ func Decode(b []byte, cfg Config, vectors *vec.Slab) (*Graph, error) {
 	if n > len(b)-headerSize {
 		return nil, corrupt("%d slot records in %d bytes", n, len(b))
 	}
-	g := New(cfg, vectors)
+	g := NewWithSpace(cfg, space)
 	g.ensure(n)
 	p := headerSize
 	var nodes, tombs int64
@@ -140,8 +158,8 @@ func Decode(b []byte, cfg Config, vectors *vec.Slab) (*Graph, error) {
 		if flags != 1 && flags != 3 {
 			return nil, corrupt("slot %d: bad flags %#x", slot, flags)
 		}
-		if int(slot) >= vectors.Cap() {
-			return nil, fmt.Errorf("hnsw: slot %d in the graph but the vector slab holds %d", slot, vectors.Cap())
+		if int(slot) >= space.Cap() {
+			return nil, fmt.Errorf("hnsw: slot %d in the graph but the space holds %d", slot, space.Cap())
 		}
 		if p >= len(b) {
 			return nil, corrupt("truncated at slot %d", slot)

@@ -1,12 +1,31 @@
 // Package hnsw is Sextant's approximate nearest neighbour index: a
 // hierarchical navigable small world graph (Malkov & Yashunin) over the
-// vectors of a vec.Slab, following hnswlib's algorithm: random levels with
+// slots of a score.Space, following hnswlib's algorithm: random levels with
 // mult 1/ln(M), greedy descent on the upper layers, a best-first search of
 // breadth ef on each layer, the neighbour-selection heuristic
 // (getNeighborsByHeuristic2) for new nodes and for shrinking full lists.
 //
 // The package is pure: no files, clocks, logs or goroutines of its own. The
 // engine owns the vectors and the slots; the graph only links slots.
+//
+// # Scoring
+//
+// The graph never reads a vector: every distance goes through its
+// score.Space (package internal/index/score explains the seam and why it has
+// this shape). New and Decode take a vec.Slab and wrap it in the float32
+// space (score.NewF32); NewWithSpace and DecodeWithSpace take any space, such
+// as quantized codes. Each scratch carries two scorers of the space: sc,
+// prepared once per operation with its query (Search's vector, or the node
+// an Insert, relink or Reinforce links), and aux, prepared with a node whose
+// list is rewritten (addLink, linkOwn, repairList). A search scores each
+// neighbour list in one Scorer.Score call (greedy descent, searchPool,
+// searchHeap, the matches of a two-hop expansion), and the scorer prefetches
+// and uses the four-way kernels inside it; the search itself prefetches the
+// neighbour list of the node it expands next. The heuristic compares
+// candidates with the space's node-to-node distance. SearchWith and
+// SearchTwoHopWith search with a scorer the caller prepared, of another space
+// over the same slots (quantized codes over a graph built on float32); the
+// engine then re-ranks with score.Rerank.
 //
 // # Memory layout
 //

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -97,8 +98,9 @@ type chunk struct {
 	links []uint32
 }
 
-// Graph is a hierarchical navigable small world graph over the vectors of a
-// vec.Slab, addressed by slot.
+// Graph is a hierarchical navigable small world graph over the slots of a
+// score.Space (the float32 vectors of a vec.Slab, or quantized codes): every
+// distance it computes goes through the space and its scorers.
 //
 // Graph is safe for concurrent use: Insert, Delete, Search and the read-only
 // accessors may run at the same time from any goroutines; Repair, Check and
@@ -110,13 +112,9 @@ type Graph struct {
 	stride0 int // 1 + m0
 	strideU int // 1 + m
 	mult    float64
-	l2      bool
-	kern    func(a, b []float32) float32 // vec.GraphL2Sq or vec.GraphDot
-	// kern4 (vec.L2Sq4 or vec.Dot4) computes four distances in one pass;
-	// nil from 256 dimensions on, where the search reads memory, not
-	// computes, and the AVX-512 single kernels are faster.
-	kern4    func(q, a, b, c, d []float32, out *[4]float32)
-	vectors  *vec.Slab
+	// space holds what the graph scores: each scratch carries two of its
+	// scorers, and the list maintenance uses its node-to-node distance.
+	space    score.Space
 	efC      int
 	scratchs scratchPool
 
@@ -195,12 +193,26 @@ func (g *Graph) noteIn(slot uint32, in int32) {
 	g.weak.Unlock()
 }
 
-// New returns an empty graph over vectors. cfg's zero M and EfConstruction
+// New returns an empty graph over the float32 vectors of a slab: NewWithSpace
+// with score.NewF32(vectors, cfg.Metric). cfg's zero M and EfConstruction
 // take the defaults; New panics if cfg.Validate fails.
 func New(cfg Config, vectors *vec.Slab) *Graph {
+	if !cfg.Metric.Valid() {
+		panic("BUG: hnsw.New with invalid config: " + cfg.Validate().Error())
+	}
+	return NewWithSpace(cfg, score.NewF32(vectors, cfg.Metric))
+}
+
+// NewWithSpace returns an empty graph over the slots of space, whose metric
+// must be cfg.Metric. cfg's zero M and EfConstruction take the defaults;
+// NewWithSpace panics if cfg.Validate fails or the metrics differ.
+func NewWithSpace(cfg Config, space score.Space) *Graph {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		panic("BUG: hnsw.New with invalid config: " + err.Error())
+	}
+	if space.Metric() != cfg.Metric {
+		panic("BUG: hnsw.NewWithSpace: space metric " + space.Metric().String() + ", config metric " + cfg.Metric.String())
 	}
 	g := &Graph{
 		cfg:     cfg,
@@ -209,18 +221,10 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 		stride0: 1 + 2*cfg.M,
 		strideU: 1 + cfg.M,
 		mult:    1 / math.Log(float64(cfg.M)),
-		l2:      cfg.Metric == vec.L2,
-		kern:    vec.GraphDot(vectors.Dim()),
-		vectors: vectors,
+		space:   space,
 		efC:     max(cfg.EfConstruction, cfg.M),
 	}
-	if g.l2 {
-		g.kern = vec.GraphL2Sq(vectors.Dim())
-	}
-	g.kern4 = vec.GraphDot4(vectors.Dim())
-	if g.l2 {
-		g.kern4 = vec.GraphL2Sq4(vectors.Dim())
-	}
+	g.scratchs.space = space
 	g.rng.r = rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
 	empty := []*chunk{}
 	g.chunks.Store(&empty)
@@ -232,16 +236,8 @@ func New(cfg Config, vectors *vec.Slab) *Graph {
 // Config returns the graph's configuration (with defaults filled in).
 func (g *Graph) Config() Config { return g.cfg }
 
-// dist is the distance between a and b under the graph's metric.
-// Every vector of the graph and every query (checked by Search) has the
-// slab's dimension, so the raw kernel needs no length check.
-func (g *Graph) dist(a, b []float32) float32 {
-	d := g.kern(a, b)
-	if !g.l2 {
-		d = 1 - d
-	}
-	return d
-}
+// Space returns the space the graph scores.
+func (g *Graph) Space() score.Space { return g.space }
 
 // capacity returns the number of slots with allocated node storage.
 func (g *Graph) capacity() int { return len(*g.chunks.Load()) << nodeShift }

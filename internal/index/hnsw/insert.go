@@ -7,13 +7,14 @@ import (
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
-// Insert links slot into the graph. Its vector must already be in the slab
-// (vec.Slab.Set) and must not change while slot is in the graph. Inserting a
+// Insert links slot into the graph. Its vector must already be in the space
+// (vec.Slab.Set for the float32 space) and must not change while slot is in
+// the graph. Inserting a
 // slot that is already in the graph (live or tombstoned) is a no-op. Insert is
 // safe for concurrent use with other Inserts, Search and Delete; it waits for
 // a running Repair.
 func (g *Graph) Insert(slot uint32) {
-	if int(slot) >= g.vectors.Cap() {
+	if int(slot) >= g.space.Cap() {
 		panic("BUG: hnsw: Insert of a slot with no vector")
 	}
 	level := g.randomLevel()
@@ -32,7 +33,6 @@ func (g *Graph) Insert(slot uint32) {
 	}
 	g.nodes.Add(1)
 
-	q := g.vectors.At(slot)
 	epSlot, top, ok := g.entry()
 	raising := false
 	if !ok || level > top {
@@ -51,13 +51,15 @@ func (g *Graph) Insert(slot uint32) {
 	}
 	var stats SearchStats
 	s := g.scratchs.get(g.capacity())
-	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	sc := s.sc
+	sc.SetNode(slot)
+	cur := vec.Neighbor{Slot: epSlot, Dist: sc.Dist(epSlot)}
 	for l := top; l > level; l-- {
-		cur = g.greedy(&s.ds, q, cur, l, &stats)
+		cur = g.greedy(s, sc, cur, l, &stats)
 	}
 	for l := min(level, top); l >= 0; l-- {
 		s.reset(0)
-		cands := g.searchLayer(s, q, cur, g.efC, g.efC, l, true, nil, &stats)
+		cands := g.searchLayer(s, sc, cur, g.efC, g.efC, l, true, nil, &stats)
 		// A concurrent insert may already have linked slot on this layer.
 		cands = slices.DeleteFunc(cands, func(n vec.Neighbor) bool { return n.Slot == slot })
 		if len(cands) == 0 {
@@ -81,7 +83,10 @@ func (g *Graph) Insert(slot uint32) {
 // heuristic is hnswlib's getNeighborsByHeuristic2: from cands, sorted by
 // ascending distance to a base point, it keeps a candidate only if it is
 // nearer to the base than to every candidate kept before, up to m. It
-// appends to out.
+// appends to out. The distances between candidates are the space's
+// node-to-node distance, one call per pair: hnswlib's early exit (a
+// candidate is dropped at the first kept node nearer to it) saves more than
+// scoring a candidate against all the kept nodes in one Score would.
 func (g *Graph) heuristic(cands []vec.Neighbor, m int, out []vec.Neighbor) []vec.Neighbor {
 	if len(cands) <= m {
 		return append(out, cands...)
@@ -91,10 +96,9 @@ func (g *Graph) heuristic(cands []vec.Neighbor, m int, out []vec.Neighbor) []vec
 		if len(out)-start >= m {
 			break
 		}
-		cv := g.vectors.At(c.Slot)
 		good := true
 		for _, s := range out[start:] {
-			if g.dist(cv, g.vectors.At(s.Slot)) < c.Dist {
+			if g.space.Dist(c.Slot, s.Slot) < c.Dist {
 				good = false
 				break
 			}
@@ -134,11 +138,12 @@ func (g *Graph) linkOwn(s *scratch, slot uint32, layer int) {
 		return
 	}
 	// Rare: merge the existing links with the selection.
-	base := g.vectors.At(slot)
 	cands := s.tmp[:0]
 	for i := 1; i <= n; i++ {
-		cands = append(cands, vec.Neighbor{Slot: l[i], Dist: g.dist(base, g.vectors.At(l[i]))})
+		cands = append(cands, vec.Neighbor{Slot: l[i]})
 	}
+	s.aux.SetNode(slot)
+	s.aux.Score(cands)
 	for _, c := range s.sel {
 		if !slices.Contains(l[1:1+n], c.Slot) {
 			cands = append(cands, c)
@@ -168,12 +173,15 @@ func (g *Graph) addLink(s *scratch, from, to uint32, d float32, layer int) {
 		}
 		return
 	}
-	base := g.vectors.At(from)
 	cands := s.tmp[:0]
 	cands = append(cands, vec.Neighbor{Slot: to, Dist: d})
 	for i := 1; i <= n; i++ {
-		cands = append(cands, vec.Neighbor{Slot: l[i], Dist: g.dist(base, g.vectors.At(l[i]))})
+		cands = append(cands, vec.Neighbor{Slot: l[i]})
 	}
+	// The distances from the list's node to its neighbours, in one Score
+	// (s.aux: s.sc still holds the query of the Insert or relink).
+	s.aux.SetNode(from)
+	s.aux.Score(cands[1:])
 	slices.SortFunc(cands, cmpNeighbor)
 	s.tmp = cands
 	g.setListLocked(s, l, layer, cands)

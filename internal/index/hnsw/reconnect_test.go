@@ -217,7 +217,7 @@ func TestReinforceWeakNode(t *testing.T) {
 	var near []vec.Neighbor
 	for slot := range uint32(800) {
 		if slot != weak {
-			near = append(near, vec.Neighbor{Slot: slot, Dist: g.dist(s.At(weak), s.At(slot))})
+			near = append(near, vec.Neighbor{Slot: slot, Dist: g.space.Dist(weak, slot)})
 		}
 	}
 	slices.SortFunc(near, cmpNeighbor)

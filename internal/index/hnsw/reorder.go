@@ -4,6 +4,7 @@ import (
 	"math"
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -17,8 +18,24 @@ const NoSlot = math.MaxUint32
 // near in the graph then sit near in memory, so a search touches fewer pages
 // and cache lines. The new slots are 0..nodes-1. g is left as it was; the
 // caller switches to the copy and renumbers its own slot references with
-// perm. Reorder takes g exclusively, as AppendBinary does.
+// perm. Reorder takes g exclusively, as AppendBinary does. g's space must be
+// float32 (score.F32); ReorderWith serves any space.
 func (g *Graph) Reorder(dst *vec.Slab) (*Graph, []uint32) {
+	f, ok := g.space.(*score.F32)
+	if !ok {
+		panic("BUG: hnsw: Reorder of a graph over a space that is not score.F32 (use ReorderWith)")
+	}
+	src := f.Slab()
+	dst.Grow(int(g.nodes.Load()))
+	return g.ReorderWith(score.NewF32(dst, g.cfg.Metric), func(to, from uint32) {
+		dst.Set(to, src.At(from))
+	})
+}
+
+// ReorderWith is Reorder over any space: the copy is over dst, and move(to,
+// from) copies the representation of old slot from into new slot to of dst
+// (it is called once per node, with to ascending from 0).
+func (g *Graph) ReorderWith(dst score.Space, move func(to, from uint32)) (*Graph, []uint32) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n := 0 // slots with storage that may hold a node: up to the last node
@@ -53,11 +70,10 @@ func (g *Graph) Reorder(dst *vec.Slab) (*Graph, []uint32) {
 		}
 	}
 
-	h := New(g.cfg, dst)
+	h := NewWithSpace(g.cfg, dst)
 	h.ensure(len(order))
-	dst.Grow(len(order))
 	for nw, old := range order {
-		dst.Set(uint32(nw), g.vectors.At(old))
+		move(uint32(nw), old)
 		st := g.stateOf(old)
 		lv := levelOf(st)
 		c := (*h.chunks.Load())[nw>>nodeShift]

@@ -292,19 +292,20 @@ func (g *Graph) reconnectLocked() int {
 // finds is reachable.
 // REQUIRES: g.mu held exclusively.
 func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool {
-	q := g.vectors.At(slot)
+	sc := s.sc
+	sc.SetNode(slot)
 	var st SearchStats
-	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
+	cur := vec.Neighbor{Slot: ep, Dist: sc.Dist(ep)}
 	for l := top; l > 0; l-- {
-		cur = g.greedy(&s.ds, q, cur, l, &st)
+		cur = g.greedy(s, sc, cur, l, &st)
 	}
 	if cur.Slot == slot || reach.visited[cur.Slot] != reach.epoch {
 		// The descent ended outside the reachable part: start from ep.
-		cur = vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
+		cur = vec.Neighbor{Slot: ep, Dist: sc.Dist(ep)}
 	}
 	s.reset(0)
 	s.visit(slot)
-	cands := g.searchLayer(s, q, cur, g.efC, g.efC, 0, true, nil, &st)
+	cands := g.searchLayer(s, sc, cur, g.efC, g.efC, 0, true, nil, &st)
 	for _, r := range cands {
 		l := g.list(r.Slot, 0)
 		if n := int(l[0]); n < g.m0 {
@@ -354,12 +355,11 @@ func (g *Graph) hasDeadLink(slot uint32, layer int) bool {
 func (g *Graph) repairList(s *scratch, slot uint32, layer int, shared bool) bool {
 	s.reset(0)
 	s.visit(slot)
-	base := g.vectors.At(slot)
 	cands := s.tmp[:0]
 	var deadNbs []uint32 // tombstoned nodes met at distance 2, for the second hop
 	add := func(x uint32) {
 		if s.visit(x) {
-			cands = append(cands, vec.Neighbor{Slot: x, Dist: g.dist(base, g.vectors.At(x))})
+			cands = append(cands, vec.Neighbor{Slot: x}) // scored below
 		}
 	}
 	l := g.list(slot, layer)
@@ -388,6 +388,8 @@ func (g *Graph) repairList(s *scratch, slot uint32, layer int, shared bool) bool
 			}
 		}
 	}
+	s.aux.SetNode(slot)
+	s.aux.Score(cands)
 	slices.SortFunc(cands, cmpNeighbor)
 	if len(cands) > g.efC {
 		cands = cands[:g.efC]
@@ -409,15 +411,16 @@ func (g *Graph) relink(s *scratch, slot uint32, layer int) {
 	if epSlot == slot {
 		return
 	}
-	q := g.vectors.At(slot)
+	sc := s.sc
+	sc.SetNode(slot)
 	var st SearchStats
-	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	cur := vec.Neighbor{Slot: epSlot, Dist: sc.Dist(epSlot)}
 	for l := top; l > layer; l-- {
-		cur = g.greedy(&s.ds, q, cur, l, &st)
+		cur = g.greedy(s, sc, cur, l, &st)
 	}
 	s.reset(0)
 	s.visit(slot) // never a result of its own search
-	cands := g.searchLayer(s, q, cur, g.efC, g.efC, layer, false, nil, &st)
+	cands := g.searchLayer(s, sc, cur, g.efC, g.efC, layer, false, nil, &st)
 	cands = slices.DeleteFunc(cands, func(n vec.Neighbor) bool { return n.Slot == slot })
 	s.sel = g.heuristic(cands, g.m, s.sel[:0])
 	g.rewriteLocked(g.list(slot, layer), layer, s.sel)
@@ -507,15 +510,16 @@ func (g *Graph) Reinforce(workers int) int {
 // fashion-mnist-784 build were settled that way.)
 // REQUIRES: g.mu held (shared).
 func (g *Graph) reinforce(s *scratch, slot, ep uint32, top int) int {
-	q := g.vectors.At(slot)
+	sc := s.sc
+	sc.SetNode(slot)
 	var st SearchStats
-	cur := vec.Neighbor{Slot: ep, Dist: g.dist(q, g.vectors.At(ep))}
+	cur := vec.Neighbor{Slot: ep, Dist: sc.Dist(ep)}
 	for l := top; l > 0; l-- {
-		cur = g.greedy(&s.ds, q, cur, l, &st)
+		cur = g.greedy(s, sc, cur, l, &st)
 	}
 	s.reset(0)
 	s.visit(slot)
-	return g.linkFrom(slot, g.searchLayer(s, q, cur, g.m0, g.m0, 0, true, nil, &st))
+	return g.linkFrom(slot, g.searchLayer(s, sc, cur, g.m0, g.m0, 0, true, nil, &st))
 }
 
 // linkFrom walks cands (nearest first) until minInDegree of them link to

@@ -6,13 +6,19 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
 // scratch is the per-operation working memory of Search, Insert and Repair:
-// an epoch-stamped visited list and the candidate and result heaps. It comes
-// from a scratchPool so that steady-state searches allocate nothing.
+// an epoch-stamped visited list, the candidate and result heaps and two
+// scorers of the graph's space. It comes from a scratchPool so that
+// steady-state searches allocate nothing.
 type scratch struct {
+	// sc scores against the query of the operation (Search's vector, the
+	// node an Insert links); aux against a node whose list is rewritten
+	// (addLink, linkOwn, repairList) while sc keeps its query.
+	sc, aux score.Scorer
 	visited []uint16
 	epoch   uint16
 	cand    []vec.Neighbor // min-heap on (Dist, Slot)
@@ -23,45 +29,34 @@ type scratch struct {
 	drop    []vec.Neighbor // setListLocked: candidates the heuristic dropped
 	prot    []bool
 	front   []vec.Neighbor // SearchTwoHop: min-heap of skipped nodes to explore further
-	hop     []uint32       // SearchTwoHop: the matching nodes of one expansion
+	hop     []vec.Neighbor // SearchTwoHop: the matching nodes of one expansion
 	skip    []uint32       // SearchTwoHop: the failing neighbours of one expansion
 	deep    []vec.Neighbor
-	batch   []uint32   // searchLayer: the unvisited neighbours of one node
-	pool    []uint64   // searchPool: candidates and results, sorted poolKeys
-	done    []bool     // searchPool: which pool entries were expanded
-	ds      [4]float32 // searchPool: a group's distances (vec.Dot4, L2Sq4)
+	stack   []uint32       // unreachable: the walk's stack
+	batch   []vec.Neighbor // searchLayer, greedy: the neighbours of one node to score
+	pool    []uint64       // searchPool: candidates and results, sorted poolKeys
+	done    []bool         // searchPool: which pool entries were expanded
 }
 
-// Prefetching in searchLayer (vec.Prefetch: PREFETCHT0, a no-op under
-// purego). Measured with BenchmarkSearch (M 16, efConstruction 100, ef 100,
-// alternated runs on the 2-core EPYC). First, with the heaps: no prefetch
-// glove-twitter-25 47-49, fashion-mnist-784 143-144, wordnet-use512 320-338
-// µs/op; 2 ahead, 4 lines: 43-44, 122-131, 262-311. Then, with the sorted
-// pool and the AVX-512 graph kernels, three sweeps of (ahead, lines) on
-// fashion / wordnet: none 111-147 / 270-294; (2, 4) 101-141 / 236-258;
-// (2, 8) 104-108 / 223-230 in the quiet sweep (117-137 / 243-268 in a busier
-// one); (2, 16) and (1, 16) close to (2, 8); (2, 32) worse (250-303 on
-// wordnet).
-const (
-	// prefetchAhead is how many unvisited neighbours ahead of the distance
-	// computation their vectors are prefetched.
-	prefetchAhead = 2
-	// prefetchLines caps the 64-byte lines prefetched per vector; the
-	// hardware prefetcher streams the rest once the first lines miss.
-	prefetchLines = 8
-)
+// Prefetching: the scorers prefetch the vectors (or codes) of a neighbour
+// list ahead of its distances (see score.F32); the search prefetches the
+// neighbour list of the node it will expand next.
 
 // shortPool is the longest pool poolInsert searches linearly.
 const shortPool = 32
 
-// scratchPool is a typed wrapper around sync.Pool.
-type scratchPool struct{ p sync.Pool }
+// scratchPool is a typed wrapper around sync.Pool, for one graph: its
+// scratches carry scorers of the graph's space.
+type scratchPool struct {
+	p     sync.Pool
+	space score.Space
+}
 
 // get returns a scratch whose visited list covers n slots, with a fresh epoch.
 func (sp *scratchPool) get(n int) *scratch {
 	s, _ := sp.p.Get().(*scratch)
 	if s == nil {
-		s = &scratch{}
+		s = &scratch{sc: sp.space.NewScorer(), aux: sp.space.NewScorer()}
 	}
 	s.reset(n)
 	return s
@@ -224,42 +219,27 @@ func replaceMax(h []vec.Neighbor, x vec.Neighbor) {
 	h[i] = x
 }
 
-// greedy walks layer from cur towards q while a neighbour is nearer, and
-// returns the local minimum. With a four-way kernel (graphs under 256
-// dimensions) neighbours are computed four at a time into ds (scratch); the
-// walk and its tie-breaking are the same.
-func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
-	kern4 := g.kern4
-	vs := g.vectors.View()
+// greedy walks layer from cur towards the query of sc while a neighbour is
+// nearer, and returns the local minimum. Each neighbour list is scored in one
+// call (s.batch).
+func (g *Graph) greedy(s *scratch, sc score.Scorer, cur vec.Neighbor, layer int, st *SearchStats) vec.Neighbor {
 	for changed := true; changed; {
 		changed = false
 		l := g.list(cur.Slot, layer)
 		n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
 		nbs := l[1 : n+1]
-		i := 0
-		if kern4 != nil {
-			for ; i+4 <= len(nbs); i += 4 {
-				w := nbs[i : i+4 : i+4] // one bounds check for the four
-				grp := [4]uint32{atomic.LoadUint32(&w[0]), atomic.LoadUint32(&w[1]), atomic.LoadUint32(&w[2]), atomic.LoadUint32(&w[3])}
-				kern4(q, vs.At(grp[0]), vs.At(grp[1]), vs.At(grp[2]), vs.At(grp[3]), ds)
-				for j, d := range ds {
-					if !g.l2 {
-						d = 1 - d
-					}
-					if nb := grp[j]; d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
-						cur = vec.Neighbor{Slot: nb, Dist: d}
-						changed = true
-					}
-				}
-			}
-			st.DistanceComputations += i
+		if cap(s.batch) < len(nbs) {
+			s.batch = make([]vec.Neighbor, len(nbs), 2*len(nbs))
 		}
-		for ; i < len(nbs); i++ {
-			nb := atomic.LoadUint32(&nbs[i])
-			d := g.dist(q, vs.At(nb))
-			st.DistanceComputations++
-			if d < cur.Dist || (d == cur.Dist && nb < cur.Slot) {
-				cur = vec.Neighbor{Slot: nb, Dist: d}
+		batch := s.batch[:len(nbs)]
+		for i := range nbs {
+			batch[i] = vec.Neighbor{Slot: atomic.LoadUint32(&nbs[i])}
+		}
+		sc.Score(batch)
+		st.DistanceComputations += len(batch)
+		for _, nb := range batch {
+			if nb.Dist < cur.Dist || (nb.Dist == cur.Dist && nb.Slot < cur.Slot) {
+				cur = nb
 				changed = true
 			}
 		}
@@ -272,15 +252,15 @@ func (g *Graph) greedy(ds *[4]float32, q []float32, cur vec.Neighbor, layer int,
 // first, in s's memory (valid until s is reused). With all set every node may
 // be a result (construction and repair); otherwise only live nodes that pass
 // filter (a nil filter passes all). Non-result nodes are still traversed.
-func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, k, layer int, all bool, filter Filter, st *SearchStats) []vec.Neighbor {
+func (g *Graph) searchLayer(s *scratch, sc score.Scorer, ep vec.Neighbor, ef, k, layer int, all bool, filter Filter, st *SearchStats) []vec.Neighbor {
 	// Without a filter and without tombstones every node is a result: the
 	// candidates and the results are one sorted pool. A node tombstoned
 	// during the search may then be returned, as if the search had run first.
 	if all || (filter == nil && g.tombs.Load() == 0) {
-		res := g.searchPool(s, q, ep, ef, layer, st)
+		res := g.searchPool(s, sc, ep, ef, layer, st)
 		return res[:min(k, len(res))]
 	}
-	g.searchHeap(s, q, ep, ef, layer, filter, st)
+	g.searchHeap(s, sc, ep, ef, layer, filter, st)
 	if k < len(s.res) {
 		s.tmp = smallest(s.res, k, s.tmp[:0])
 		return s.tmp
@@ -289,10 +269,11 @@ func (g *Graph) searchLayer(s *scratch, q []float32, ep vec.Neighbor, ef, k, lay
 }
 
 // unvisited returns the neighbours of slot on layer that s has not visited
-// yet, marking them visited (the slice is s.batch's memory). The visited
+// yet, marking them visited, with their distances still to be scored (the
+// slice is s.batch's memory). The visited
 // test is branch-free: whether a neighbour was seen is a coin toss the
 // branch predictor loses.
-func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
+func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []vec.Neighbor {
 	var l []uint32
 	if layer == 0 {
 		l = g.list0(slot)
@@ -302,7 +283,7 @@ func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
 	n := min(int(atomic.LoadUint32(&l[0])), len(l)-1)
 	nbs := l[1 : n+1]
 	if cap(s.batch) < len(nbs) {
-		s.batch = make([]uint32, len(nbs), 2*len(nbs))
+		s.batch = make([]vec.Neighbor, len(nbs), 2*len(nbs))
 	}
 	batch := s.batch[:len(nbs)]
 	visited, epoch := s.visited, s.epoch
@@ -312,13 +293,13 @@ func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
 		if int(nb) >= len(visited) {
 			s.visit(nb) // a node inserted during the search: grow the list
 			visited = s.visited
-			batch[fresh] = nb
+			batch[fresh].Slot = nb // Dist: set by the Score that follows
 			fresh++
 			continue
 		}
 		seen := visited[nb] == epoch
 		visited[nb] = epoch
-		batch[fresh] = nb
+		batch[fresh].Slot = nb
 		if !seen {
 			fresh++
 		}
@@ -335,13 +316,11 @@ func (g *Graph) unvisited(s *scratch, slot uint32, layer int) []uint32 {
 // insertion in place of three heap operations. Entries are (Dist, Slot)
 // packed into one uint64 that orders like less (poolKey), so each comparison
 // is one integer compare.
-func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, st *SearchStats) []vec.Neighbor {
-	vs := g.vectors.View()
+func (g *Graph) searchPool(s *scratch, sc score.Scorer, ep vec.Neighbor, ef, layer int, st *SearchStats) []vec.Neighbor {
 	s.visit(ep.Slot)
 	pool := append(s.pool[:0], poolKey(ep))
 	done := append(s.done[:0], false)
 	nvisit, ndist := 1, 0
-	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	for cur := 0; cur < len(pool); {
 		done[cur] = true
 		batch := g.unvisited(s, uint32(pool[cur]), layer)
@@ -355,41 +334,11 @@ func (g *Graph) searchPool(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 				}
 			}
 		}
-		ahead := prefetchAhead
-		if g.kern4 != nil {
-			ahead = 4 // a group
-		}
-		for j := range min(ahead, len(batch)) {
-			vec.Prefetch(vs.At(batch[j]), pfLines)
-		}
+		sc.Score(batch)
+		ndist += len(batch)
 		next := len(pool) // lowest position inserted at
-		ds := &s.ds
-		for j := 0; j < len(batch); {
-			if g.kern4 != nil && j+4 <= len(batch) {
-				// Four at a time (small dimensions): the next group is
-				// prefetched while this one is computed.
-				for p := j + 4; p < min(j+8, len(batch)); p++ {
-					vec.Prefetch(vs.At(batch[p]), pfLines)
-				}
-				grp := batch[j : j+4 : j+4] // one bounds check for the four
-				g.kern4(q, vs.At(grp[0]), vs.At(grp[1]), vs.At(grp[2]), vs.At(grp[3]), ds)
-				for i, d := range ds {
-					if !g.l2 {
-						d = 1 - d
-					}
-					pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: grp[i], Dist: d}))
-				}
-				ndist += 4
-				j += 4
-				continue
-			}
-			if j+ahead < len(batch) {
-				vec.Prefetch(vs.At(batch[j+ahead]), pfLines)
-			}
-			nb := batch[j]
-			pool, done, next = poolInsert(pool, done, next, ef, poolKey(vec.Neighbor{Slot: nb, Dist: g.dist(q, vs.At(nb))}))
-			ndist++
-			j++
+		for _, nb := range batch {
+			pool, done, next = poolInsert(pool, done, next, ef, poolKey(nb))
 		}
 		// Entries before cur are all expanded; an insertion at or before cur
 		// is the nearest unexpanded entry, else look on from cur+1.
@@ -485,7 +434,7 @@ func poolNeighbor(key uint64) vec.Neighbor {
 // searchHeap is searchLayer with a filter or tombstones: a min-heap of
 // candidates (s.cand) and a max-heap of up to ef results (s.res), so that
 // nodes that are not results are traversed without taking a result's place.
-func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer int, filter Filter, st *SearchStats) {
+func (g *Graph) searchHeap(s *scratch, sc score.Scorer, ep vec.Neighbor, ef, layer int, filter Filter, st *SearchStats) {
 	s.visit(ep.Slot)
 	st.Visited++
 	lower := float32(maxFloat)
@@ -495,16 +444,13 @@ func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 	}
 	s.cand = pushMin(s.cand, ep)
 	nvisit, ndist := 0, 0
-	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
 	for len(s.cand) > 0 {
 		var c vec.Neighbor
 		s.cand, c = popMin(s.cand)
 		if c.Dist > lower && len(s.res) >= ef {
 			break
 		}
-		// First the unvisited neighbours, then their distances, with the
-		// vectors prefetchAhead ahead prefetched so their loads overlap the
-		// computation.
+		// First the unvisited neighbours, then their distances (one Score).
 		batch := g.unvisited(s, c.Slot, layer)
 		nvisit += len(batch)
 		// The candidate now nearest is usually the next one expanded: start
@@ -513,19 +459,12 @@ func (g *Graph) searchHeap(s *scratch, q []float32, ep vec.Neighbor, ef, layer i
 		if len(s.cand) > 0 && layer == 0 {
 			vec.PrefetchUint32(g.list0(s.cand[0].Slot), 1)
 		}
-		for j := range min(prefetchAhead, len(batch)) {
-			vec.Prefetch(g.vectors.At(batch[j]), pfLines)
-		}
-		for j, nb := range batch {
-			if j+prefetchAhead < len(batch) {
-				vec.Prefetch(g.vectors.At(batch[j+prefetchAhead]), pfLines)
-			}
-			d := g.dist(q, g.vectors.At(nb))
-			ndist++
-			if len(s.res) < ef || d < lower {
-				x := vec.Neighbor{Slot: nb, Dist: d}
+		sc.Score(batch)
+		ndist += len(batch)
+		for _, x := range batch {
+			if len(s.res) < ef || x.Dist < lower {
 				s.cand = pushMin(s.cand, x)
-				if g.accept(nb, filter) {
+				if g.accept(x.Slot, filter) {
 					if len(s.res) < ef {
 						s.res = pushMax(s.res, x)
 					} else {
@@ -557,9 +496,25 @@ func (g *Graph) accept(slot uint32, filter Filter) bool {
 // empty graph give no results. Search is safe for concurrent use and does not
 // allocate in steady state when dst has room for k results.
 func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
+	if len(q) != g.space.Dim() {
+		return dst[:0], SearchStats{}
+	}
+	return g.search(q, nil, k, ef, filter, dst)
+}
+
+// SearchWith is Search with a scorer the caller prepared for its query: one
+// of another space over the same slots (quantized codes searching a graph
+// built on float32 vectors, say). The distances of the results are sc's.
+func (g *Graph) SearchWith(sc score.Scorer, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
+	return g.search(nil, sc, k, ef, filter, dst)
+}
+
+// search is Search with the query in q (scored by the scratch's scorer)
+// when sc is nil.
+func (g *Graph) search(q []float32, sc score.Scorer, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
 	dst = dst[:0]
 	var st SearchStats
-	if k <= 0 || len(q) != g.vectors.Dim() {
+	if k <= 0 {
 		return dst, st
 	}
 	ef = max(ef, k)
@@ -567,26 +522,30 @@ func (g *Graph) Search(q []float32, k, ef int, filter Filter, dst []vec.Neighbor
 	defer g.mu.RUnlock()
 	s := g.scratchs.get(g.capacity())
 	defer g.scratchs.put(s)
-	cur, ok := g.descend(s, q, &st)
+	if sc == nil {
+		sc = s.sc
+		sc.SetQuery(q)
+	}
+	cur, ok := g.descend(s, sc, &st)
 	if !ok {
 		return dst, st
 	}
-	res := g.searchLayer(s, q, cur, ef, k, 0, false, filter, &st)
+	res := g.searchLayer(s, sc, cur, ef, k, 0, false, filter, &st)
 	return append(dst, res...), st
 }
 
 // descend walks greedily from the entry point down to layer 1 and returns
 // the layer-0 starting point; ok is false for an empty graph.
 // REQUIRES: g.mu held (shared).
-func (g *Graph) descend(s *scratch, q []float32, st *SearchStats) (vec.Neighbor, bool) {
+func (g *Graph) descend(s *scratch, sc score.Scorer, st *SearchStats) (vec.Neighbor, bool) {
 	epSlot, top, ok := g.entry()
 	if !ok {
 		return vec.Neighbor{}, false
 	}
-	cur := vec.Neighbor{Slot: epSlot, Dist: g.dist(q, g.vectors.At(epSlot))}
+	cur := vec.Neighbor{Slot: epSlot, Dist: sc.Dist(epSlot)}
 	st.DistanceComputations++
 	for l := top; l > 0; l-- {
-		cur = g.greedy(&s.ds, q, cur, l, st)
+		cur = g.greedy(s, sc, cur, l, st)
 	}
 	return cur, true
 }

@@ -3,6 +3,7 @@ package hnsw
 import (
 	"sync/atomic"
 
+	"github.com/sextantdb/sextant/internal/index/score"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -30,12 +31,30 @@ import (
 // A nil filter makes it Search. Results, ordering, the handling of ef and k
 // and the steady-state zero allocation are as for Search.
 func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
-	if filter == nil {
-		return g.Search(q, k, ef, nil, dst)
+	if len(q) != g.space.Dim() {
+		return dst[:0], SearchStats{}
 	}
+	if filter == nil {
+		return g.search(q, nil, k, ef, nil, dst)
+	}
+	return g.twoHop(q, nil, k, ef, filter, dst)
+}
+
+// SearchTwoHopWith is SearchTwoHop with a scorer the caller prepared for its
+// query, as SearchWith.
+func (g *Graph) SearchTwoHopWith(sc score.Scorer, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
+	if filter == nil {
+		return g.search(nil, sc, k, ef, nil, dst)
+	}
+	return g.twoHop(nil, sc, k, ef, filter, dst)
+}
+
+// twoHop is SearchTwoHop with a filter, with the query in q (scored by the
+// scratch's scorer) when sc is nil.
+func (g *Graph) twoHop(q []float32, sc score.Scorer, k, ef int, filter Filter, dst []vec.Neighbor) ([]vec.Neighbor, SearchStats) {
 	dst = dst[:0]
 	var st SearchStats
-	if k <= 0 || len(q) != g.vectors.Dim() {
+	if k <= 0 {
 		return dst, st
 	}
 	ef = max(ef, k)
@@ -43,11 +62,15 @@ func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Ne
 	defer g.mu.RUnlock()
 	s := g.scratchs.get(g.capacity())
 	defer g.scratchs.put(s)
-	cur, ok := g.descend(s, q, &st)
+	if sc == nil {
+		sc = s.sc
+		sc.SetQuery(q)
+	}
+	cur, ok := g.descend(s, sc, &st)
 	if !ok {
 		return dst, st
 	}
-	g.searchTwoHop(s, q, cur, k, ef, filter, &st)
+	g.searchTwoHop(s, sc, cur, k, ef, filter, &st)
 	return smallest(s.res, k, dst), st
 }
 
@@ -59,9 +82,7 @@ func (g *Graph) SearchTwoHop(q []float32, k, ef int, filter Filter, dst []vec.Ne
 // seen at distance 2 is not marked: its list has not been read, and another
 // expansion may reach it as a direct neighbour. s.front holds the skipped
 // nodes to explore at once, s.deep those for when the matches run dry.
-func (g *Graph) searchTwoHop(s *scratch, q []float32, ep vec.Neighbor, k, ef int, filter Filter, st *SearchStats) {
-	vs := g.vectors.View()
-	pfLines := min(prefetchLines, (g.vectors.Dim()*4+63)/64)
+func (g *Graph) searchTwoHop(s *scratch, sc score.Scorer, ep vec.Neighbor, k, ef int, filter Filter, st *SearchStats) {
 	lower := float32(maxFloat)
 	s.visit(ep.Slot)
 	st.Visited++
@@ -99,19 +120,12 @@ func (g *Graph) searchTwoHop(s *scratch, q []float32, ep vec.Neighbor, k, ef int
 		}
 		g.expandTwoHop(s, c, skipped, filter, st)
 		hop := s.hop
-		for i := range min(prefetchAhead, len(hop)) {
-			vec.Prefetch(vs.At(hop[i]), pfLines)
-		}
-		for i, nb := range hop {
-			if i+prefetchAhead < len(hop) {
-				vec.Prefetch(vs.At(hop[i+prefetchAhead]), pfLines)
-			}
-			d := g.dist(q, vs.At(nb))
-			st.DistanceComputations++
-			if len(s.res) < ef || d < lower {
-				x := vec.Neighbor{Slot: nb, Dist: d}
+		sc.Score(hop)
+		st.DistanceComputations += len(hop)
+		for _, x := range hop {
+			if len(s.res) < ef || x.Dist < lower {
 				s.cand = pushMin(s.cand, x)
-				if g.stateOf(nb)&stateDeleted == 0 {
+				if g.stateOf(x.Slot)&stateDeleted == 0 {
 					if len(s.res) < ef {
 						s.res = pushMax(s.res, x)
 					} else {
@@ -142,7 +156,7 @@ func (g *Graph) expandTwoHop(s *scratch, c vec.Neighbor, fromSkipped bool, filte
 		if filter.Contains(nb) {
 			s.visit(nb)
 			st.Visited++
-			hop = append(hop, nb)
+			hop = append(hop, vec.Neighbor{Slot: nb})
 		} else {
 			skip = append(skip, nb)
 		}
@@ -175,7 +189,7 @@ func (g *Graph) expandTwoHop(s *scratch, c vec.Neighbor, fromSkipped bool, filte
 			if filter.Contains(nb2) {
 				s.visit(nb2)
 				st.Visited++
-				hop = append(hop, nb2)
+				hop = append(hop, vec.Neighbor{Slot: nb2})
 			}
 		}
 	}
