@@ -319,13 +319,11 @@ func (s *shard) applyOps(index uint64, ops []op) {
 			st.pidx.Add(slot, o.meta, o.doc)
 			st.ids[o.id] = slot
 			st.live.Add(slot)
-			switch {
-			case !replace:
-				st.order = append(st.order, orderEntry{seq, slot})
-			case slot == old:
-				st.stale-- // the old entry is valid again
-			default:
-				st.order = append(st.order, orderEntry{seq, slot})
+			// A new entry even when the record keeps its slot: the old
+			// one (stale since the remove) names the old vector's index,
+			// so that an entry never becomes valid again.
+			st.order = append(st.order, orderEntry{seq: seq, vidx: index, slot: slot})
+			if replace {
 				st.unsorted = true
 			}
 			if st.graph != nil {

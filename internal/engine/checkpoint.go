@@ -199,7 +199,7 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		st.recs[d.slot] = d.rec
 		st.ids[d.rec.id] = d.slot
 		st.live.Add(d.slot)
-		st.order = append(st.order, orderEntry{d.rec.seq, d.slot})
+		st.order = append(st.order, orderEntry{seq: d.rec.seq, vidx: d.rec.vidx, slot: d.slot})
 	}
 	st.unsorted = true
 	c.compactOrderLocked()
@@ -250,7 +250,6 @@ func (c *Collection) loadCheckpoint() (int, error) {
 		it := st.live.Iterator()
 		for it.HasNext() {
 			if s := it.Next(); !st.graph.Contains(s) {
-				st.recs[s].vidx = meta.Applied
 				st.enqueueLocked(s, meta.Applied)
 			}
 		}

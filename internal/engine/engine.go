@@ -486,6 +486,18 @@ func (c *Collection) Verify() error {
 			return fmt.Errorf("slot %d holds id %q, id map says %q", s, st.recs[s].id, id)
 		}
 	}
+	inOrder := roaring.New()
+	for _, e := range st.order {
+		if st.valid(e) {
+			if inOrder.Contains(e.slot) {
+				return fmt.Errorf("slot %d (%q) appears twice in the insertion order", e.slot, st.recs[e.slot].id)
+			}
+			inOrder.Add(e.slot)
+		}
+	}
+	if !inOrder.Equals(st.live) {
+		return fmt.Errorf("insertion order holds %d live records, the live set %d", inOrder.GetCardinality(), st.live.GetCardinality())
+	}
 	if g := st.graph; g != nil && st.inflight.IsEmpty() {
 		// Every live slot is a live node or pending, never both; every
 		// pending slot is live and queued.

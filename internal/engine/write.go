@@ -181,13 +181,18 @@ func (c *Collection) replayCommand(index uint64, at time.Time, cmd *Command) {
 	c.observeWrite(res.ops, index, at)
 }
 
-// orderEntry places a record in the insertion order.
+// orderEntry places a record in the insertion order: the record of seq
+// whose vector was written at log index vidx, in slot.
 type orderEntry struct {
 	seq  uint64
+	vidx uint64
 	slot uint32
 }
 
-// valid reports whether e still names a live record.
+// valid reports whether e still names a live record. A record's entries
+// differ by vidx, so a slot that a record leaves and later comes back to
+// (repair freed it meanwhile) does not revive its stale entry.
 func (st *state) valid(e orderEntry) bool {
-	return st.live.Contains(e.slot) && st.recs[e.slot].seq == e.seq
+	r := &st.recs[e.slot]
+	return st.live.Contains(e.slot) && r.seq == e.seq && r.vidx == e.vidx
 }
