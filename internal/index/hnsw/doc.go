@@ -82,8 +82,9 @@
 // Insert never drops a node's last layer-0 in-edge (the in-degree counters),
 // but concurrent inserts can still, rarely, leave a few nodes whose in-edges
 // all come from each other, cut off from the entry point. Reconnect (called by
-// the engine after a build and after each batch of inserts; Repair does it
-// too) links such nodes back from their nearest reachable nodes.
+// the engine's indexer after inserts reaching a share of the graph and when
+// its queue runs dry; Repair does it too) links such nodes back from their
+// nearest reachable nodes.
 //
 // # Deletes
 //
