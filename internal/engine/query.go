@@ -228,8 +228,15 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 		dists = append(dists, n.Dist)
 	}
 	buf.dists = dists
-	// Recall guardrails: sample graph queries that use the collection's
-	// effective ef for exact re-runs; watch queries and returned distances.
+	c.observeQuery(&req, plan, k, res, dists, start)
+	return hits, plan, nil
+}
+
+// observeQuery runs the recall guardrails' per-query hooks: it samples
+// graph queries that use the collection's effective ef for exact re-runs,
+// and watches queries, returned distances and query times.
+// REQUIRES: mu held (shared).
+func (c *Collection) observeQuery(req *SearchRequest, plan Plan, k int, res []vec.Neighbor, dists []float32, start time.Time) {
 	if plan.Kind != PlanExact && !plan.Fallback && req.Ef <= 0 && req.IDs == nil {
 		c.offerSample(req.Vector, k, req.Filter, res)
 	}
@@ -244,7 +251,6 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 		c.judge(v, c.mon.opts.Clock(), nil)
 	}
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
-	return hits, plan, nil
 }
 
 // lookupLocked returns a live slot's metadata and document, for filter scans.
