@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -254,7 +255,7 @@ func (c *Collection) measure(job sampleJob) {
 	if job.filter != nil {
 		matches = c.mu.pidx.Eval(job.filter, c.mu.live, c.lookupLocked)
 	}
-	exact := c.exactLocked(job.q, job.k, matches, nil)
+	exact, _ := c.exactLocked(context.Background(), job.q, job.k, matches, nil)
 	c.mu.RUnlock()
 	c.mon.samp.Done(time.Since(start))
 	ids := make([]uint32, len(exact))
@@ -297,7 +298,7 @@ func (c *Collection) measureStored(idx, k int) {
 	}
 	q := slices.Clone(c.mu.vectors.At(slot))
 	approx, _ := g.Search(q, k+1, max(c.effectiveEf(), k+1), nil, nil)
-	exact := c.exactLocked(q, k+1, c.mu.live, nil)
+	exact, _ := c.exactLocked(context.Background(), q, k+1, c.mu.live, nil)
 	c.mu.RUnlock()
 	c.mon.samp.Done(time.Since(start))
 	drop := func(ns []vec.Neighbor) []uint32 {

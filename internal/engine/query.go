@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -69,6 +70,8 @@ type SearchRequest struct {
 type searchBuf struct {
 	res   []vec.Neighbor
 	dists []float32
+	allow bitset   // the allow-list of a filtered traversal, empty between queries
+	iter  []uint32 // scratch of the bitmap iteration that fills allow
 }
 
 // PrepareQuery validates a query vector and returns it ready for search
@@ -142,9 +145,17 @@ func (c *Collection) choosePlan(m, live, ef int, filtered bool) string {
 // Search returns the K nearest live records matching req.Filter to a
 // prepared query vector (see PrepareQuery). Whenever at least K live records
 // match, exactly K are returned, every one of them matching.
-func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
+//
+// ctx is checked before the search and inside its long parts (every
+// cancelCheck candidates of an exact scan or of a filtered traversal's
+// allow-list tests); a search it cancels returns an error wrapping
+// ctx.Err().
+func (c *Collection) Search(ctx context.Context, req SearchRequest) ([]Hit, Plan, error) {
 	if req.K < 0 {
 		return nil, Plan{}, fmt.Errorf("%w: k must be >= 0, got %d", errInvalidArgument, req.K)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Plan{}, fmt.Errorf("search: %w", err)
 	}
 	start := time.Now()
 	ef := req.Ef
@@ -194,28 +205,42 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	}
 	res := buf.res[:0]
 	var stats hnsw.SearchStats
+	var err error
 	switch plan.Kind {
 	case PlanHNSW:
 		res, stats = st.graph.Search(req.Vector, k, ef, nil, res)
-	case PlanHNSWFiltered:
-		res, stats = st.graph.Search(req.Vector, k, ef, newBitset(matches, st.nextSlot), res)
-	case PlanTwoHop:
-		res, stats = st.graph.SearchTwoHop(req.Vector, k, ef, newBitset(matches, st.nextSlot), res)
+	case PlanHNSWFiltered, PlanTwoHop:
+		allow := &buf.allow
+		buf.iter = allow.fill(ctx, matches, st.nextSlot, buf.iter)
+		if plan.Kind == PlanTwoHop {
+			res, stats = st.graph.SearchTwoHop(req.Vector, k, ef, allow, res)
+		} else {
+			res, stats = st.graph.Search(req.Vector, k, ef, allow, res)
+		}
+		cancelled := allow.cancelled()
+		allow.reset()
+		if cancelled {
+			buf.res = res[:0]
+			return nil, plan, fmt.Errorf("search: %w", ctx.Err())
+		}
 	default:
 		plan.Kind = PlanExact
-		res = c.exactLocked(req.Vector, k, matches, res)
+		res, err = c.exactLocked(ctx, req.Vector, k, matches, res)
 		stats.DistanceComputations = plan.Matches
 	}
-	if plan.Kind != PlanExact {
+	if plan.Kind != PlanExact && err == nil {
 		plan.Ef = ef
 		if len(res) < k {
 			plan.Fallback = true
-			res = c.exactLocked(req.Vector, k, matches, res)
+			res, err = c.exactLocked(ctx, req.Vector, k, matches, res)
 			stats.DistanceComputations += plan.Matches
 		}
 	}
-	plan.DistanceComputations = stats.DistanceComputations
 	buf.res = res
+	if err != nil {
+		return nil, plan, err
+	}
+	plan.DistanceComputations = stats.DistanceComputations
 	hits := req.Hits[:0]
 	if cap(hits) < len(res) {
 		hits = make([]Hit, 0, len(res))
@@ -260,18 +285,29 @@ func (c *Collection) lookupLocked(slot uint32) (payload.Map, *string) {
 	return r.meta, r.doc
 }
 
-// exactLocked searches the slots of set exactly.
+// exactLocked searches the slots of set exactly. It checks ctx every
+// cancelCheck slots and returns an error wrapping ctx.Err() when it is done.
 // REQUIRES: mu held (shared).
-func (c *Collection) exactLocked(q []float32, k int, set *roaring.Bitmap, dst []vec.Neighbor) []vec.Neighbor {
+func (c *Collection) exactLocked(ctx context.Context, q []float32, k int, set *roaring.Bitmap, dst []vec.Neighbor) ([]vec.Neighbor, error) {
 	st := &c.mu.state
-	return flat.Search(st.vectors, c.cfg.Metric, q, k, func(yield func(uint32) bool) {
+	var err error
+	res := flat.Search(st.vectors, c.cfg.Metric, q, k, func(yield func(uint32) bool) {
 		it := set.Iterator()
-		for it.HasNext() {
+		for n := 1; it.HasNext(); n++ {
+			if n%cancelCheck == 0 {
+				if err = ctx.Err(); err != nil {
+					return
+				}
+			}
 			if !yield(it.Next()) {
 				return
 			}
 		}
 	}, dst)
+	if err != nil {
+		return res[:0], fmt.Errorf("exact search: %w", err)
+	}
+	return res, nil
 }
 
 // hitLocked builds the Hit of a live slot.
@@ -311,10 +347,15 @@ type GetRequest struct {
 }
 
 // Get returns records by id, or all records in insertion order with
-// limit/offset paging.
-func (c *Collection) Get(req GetRequest) ([]Hit, error) {
+// limit/offset paging. ctx is checked before the read and every
+// cancelCheck records of the walk in insertion order; a read it cancels
+// returns an error wrapping ctx.Err().
+func (c *Collection) Get(ctx context.Context, req GetRequest) ([]Hit, error) {
 	if req.Limit < 0 || req.Offset < 0 {
 		return nil, fmt.Errorf("%w: limit and offset must be >= 0", errInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -345,7 +386,12 @@ func (c *Collection) Get(req GetRequest) ([]Hit, error) {
 		return out, nil
 	}
 	skipped := 0
-	for _, e := range st.order {
+	for i, e := range st.order {
+		if (i+1)%cancelCheck == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("get: %w", err)
+			}
+		}
 		if !st.valid(e) || matches != nil && !matches.Contains(e.slot) {
 			continue
 		}
