@@ -5,10 +5,12 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextantdb/sextant/internal/filter"
@@ -270,4 +272,90 @@ func TestSearchHonoursContext(t *testing.T) {
 		// the error's ctx.Err(): no poll after.
 		require.Equal(t, int32(3), cd.calls.Load(), p)
 	}
+}
+
+// TestConcurrentQueriesAndPersistence runs queries from several goroutines
+// while the guardrail state is persisted, read and switched, then checks
+// that every query was counted (query times, distance histogram) and that
+// a clean close and reopen keeps the query side of the drift state. Run it
+// with -race.
+func TestConcurrentQueriesAndPersistence(t *testing.T) {
+	const n, dim, workers = 2000, 16, 4
+	perWorker := 300
+	if testing.Short() {
+		perWorker = 150
+	}
+	fs := vfs.NewMem()
+	cfg := Config{Metric: vec.Cosine, M: 8, EfConstruction: 32, EfSearch: 32, ExactThreshold: 100}
+	c, err := Open(Options{FS: fs, Dir: "/cq", NoSync: true, Seed: 1}, cfg)
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(1, 2))
+	puts := make([]Put, n)
+	for i := range puts {
+		v := make([]float32, dim)
+		for d := range v {
+			v[d] = r.Float32() - 0.5
+		}
+		puts[i] = Put{ID: strconv.Itoa(i), Vector: v, Meta: map[string]any{"u": int64(i % 10)}}
+	}
+	require.NoError(t, c.Add(puts))
+	c.WaitIndexed()
+	f := mustFilter(t, map[string]any{"u": map[string]any{"$lt": int64(5)}})
+	qs := queryVectors(64, dim)
+
+	stop := make(chan struct{})
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			assert.NoError(t, c.PersistGuardrails())
+			_ = c.Health()
+			if i%10 == 0 {
+				assert.NoError(t, c.SetAutoEf(i%20 == 0))
+			}
+			time.Sleep(time.Millisecond)
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				q, err := c.PrepareQuery(0, qs[(w*perWorker+i)%len(qs)])
+				if !assert.NoError(t, err) {
+					return
+				}
+				req := SearchRequest{Vector: q, K: 10}
+				if i%2 == 1 {
+					req.Filter = f
+				}
+				hits, _, err := c.Search(context.Background(), req)
+				assert.NoError(t, err)
+				assert.Len(t, hits, 10)
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	bg.Wait()
+
+	h := c.Health()
+	var timed uint64
+	for _, qh := range h.QueryHist {
+		timed += qh.Count
+	}
+	require.Equal(t, uint64(workers*perWorker), timed, "query times counted")
+	require.Equal(t, uint64(10*workers*perWorker), h.DistanceHist.Count, "distances counted")
+	require.NoError(t, c.Close())
+
+	c2, err := Open(Options{FS: fs, Dir: "/cq", NoSync: true, Seed: 1}, cfg)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, c2.Close()) }()
+	h2 := c2.Health()
+	require.Equal(t, h.DistanceHist, h2.DistanceHist, "the distance histogram survives a clean close")
+	require.Equal(t, h.Drift.NearestQueries, h2.Drift.NearestQueries)
+	require.InDelta(t, h.Drift.NearestMean, h2.Drift.NearestMean, 1e-12)
 }
