@@ -36,7 +36,7 @@ type bitset struct {
 const cancelCheck = 4096
 
 // fill makes b the set of slots of m (below n), with ctx checked by
-// Contains (nil or a context that is never done: no checks). buf is the
+// Contains (a context that is never done: no checks). buf is the
 // scratch of the bitmap iteration; fill returns it, grown as needed.
 // REQUIRES: b is empty (new, or reset).
 func (b *bitset) fill(ctx context.Context, m *roaring.Bitmap, n uint32, buf []uint32) []uint32 {

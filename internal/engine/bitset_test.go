@@ -35,7 +35,7 @@ func TestBitsetMatchesRoaring(t *testing.T) {
 		{200_000, roaring.New()},
 		{1000, randomSet(1000, 0.9)},
 	} {
-		buf = b.fill(nil, tc.m, tc.n, buf)
+		buf = b.fill(context.Background(), tc.m, tc.n, buf)
 		for s := uint32(0); s < 200_100; s++ {
 			require.Equal(t, tc.m.Contains(s), b.Contains(s), "set %d slot %d", i, s)
 		}
@@ -83,7 +83,7 @@ func BenchmarkAllowListContains(b *testing.B) {
 	})
 	b.Run("bitset", func(b *testing.B) {
 		var bs bitset
-		bs.fill(nil, m, n, nil)
+		bs.fill(context.Background(), m, n, nil)
 		hits := 0
 		for i := 0; i < b.N; i++ {
 			if bs.Contains(probes[i&4095]) {
@@ -97,7 +97,7 @@ func BenchmarkAllowListContains(b *testing.B) {
 		var buf []uint32
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
-			buf = bs.fill(nil, m, n, buf)
+			buf = bs.fill(context.Background(), m, n, buf)
 			bs.reset()
 		}
 	})
