@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/RoaringBitmap/roaring/v2"
+
+	"github.com/sextantdb/sextant/internal/index/hnsw"
 	"github.com/stretchr/testify/require"
 )
 
@@ -92,6 +94,37 @@ func BenchmarkAllowListContains(b *testing.B) {
 		}
 		_ = hits
 	})
+	// Through the interface, as the traversal calls it: the plain dense
+	// slice type of the old allow-list, and the pooled bitset without and
+	// with a cancellable context.
+	contains := func(b *testing.B, f hnsw.Filter) {
+		hits := 0
+		for i := 0; i < b.N; i++ {
+			if f.Contains(probes[i&4095]) {
+				hits++
+			}
+		}
+		_ = hits
+	}
+	b.Run("iface-dense-slice", func(b *testing.B) {
+		d := make(denseSlice, (n+63)/64)
+		for _, s := range m.ToArray() {
+			d[s>>6] |= 1 << (s & 63)
+		}
+		contains(b, d)
+	})
+	b.Run("iface-bitset", func(b *testing.B) {
+		var bs bitset
+		bs.fill(context.Background(), m, n, nil)
+		contains(b, &bs)
+	})
+	b.Run("iface-bitset-ctx", func(b *testing.B) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var bs bitset
+		bs.fill(ctx, m, n, nil)
+		contains(b, &bs)
+	})
 	b.Run("fill-reset", func(b *testing.B) {
 		var bs bitset
 		var buf []uint32
@@ -101,4 +134,12 @@ func BenchmarkAllowListContains(b *testing.B) {
 			bs.reset()
 		}
 	})
+}
+
+// denseSlice is the allow-list as it was: a dense []uint64 made per query.
+type denseSlice []uint64
+
+func (d denseSlice) Contains(slot uint32) bool {
+	i := int(slot >> 6)
+	return i < len(d) && d[i]&(1<<(slot&63)) != 0
 }
