@@ -648,7 +648,7 @@ func (c *Collection) Get(ctx context.Context, opts GetOptions) (*GetResult, erro
 		return nil, err
 	}
 	inc := opts.Include.resolve(false)
-	hits, err := e.Get(engine.GetRequest{IDs: opts.IDs, Filter: f, Limit: opts.Limit, Offset: opts.Offset, Include: inc.engine()})
+	hits, err := e.Get(ctx, engine.GetRequest{IDs: opts.IDs, Filter: f, Limit: opts.Limit, Offset: opts.Offset, Include: inc.engine()})
 	if err != nil {
 		return nil, err
 	}
@@ -792,7 +792,7 @@ func (c *Collection) Query(ctx context.Context, opts QueryOptions) (*QueryResult
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		hits, plan, err := e.Search(engine.SearchRequest{Vector: q, Raw: opts.Embeddings[i], K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine(), Hits: *hp})
+		hits, plan, err := e.Search(ctx, engine.SearchRequest{Vector: q, Raw: opts.Embeddings[i], K: k, Ef: opts.Ef, Filter: f, IDs: opts.IDs, Include: inc.engine(), Hits: *hp})
 		if err != nil {
 			return nil, fmt.Errorf("query %d: %w", i, err)
 		}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +53,7 @@ func addBatch(t *testing.T, c *Collection, b, n int) {
 // presentBatches returns how many records of each batch are present.
 func presentBatches(t *testing.T, c *Collection) map[int]int {
 	t.Helper()
-	hits, err := c.Get(GetRequest{Include: Include{Vectors: true}})
+	hits, err := c.Get(context.Background(), GetRequest{Include: Include{Vectors: true}})
 	require.NoError(t, err)
 	out := map[int]int{}
 	for _, h := range hits {
@@ -96,7 +97,7 @@ func TestPowerCutMemFS(t *testing.T) {
 			f, err := filter.Parse(map[string]any{"$and": []any{map[string]any{"b": b}, map[string]any{"odd": true}}},
 				map[string]any{"$contains": fmt.Sprintf("batch %d ", b)})
 			require.NoError(t, err)
-			hits, err := c2.Get(GetRequest{Filter: f})
+			hits, err := c2.Get(context.Background(), GetRequest{Filter: f})
 			require.NoError(t, err)
 			require.Len(t, hits, 5, "round %d batch %d", round, b)
 		}

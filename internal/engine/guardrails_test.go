@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -65,7 +66,7 @@ func search(t *testing.T, c *Collection, q []float32) {
 	t.Helper()
 	p, err := c.PrepareQuery(0, q)
 	require.NoError(t, err)
-	_, _, err = c.Search(SearchRequest{Vector: p, Raw: q, K: 10})
+	_, _, err = c.Search(context.Background(), SearchRequest{Vector: p, Raw: q, K: 10})
 	require.NoError(t, err)
 }
 

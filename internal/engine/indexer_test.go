@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -42,7 +43,7 @@ func pauseIndexer(t *testing.T) (taken <-chan struct{}, release func(), stop fun
 // exactIDs returns the ids of the k nearest live records, by brute force.
 func exactIDs(t *testing.T, c *Collection, q []float32, k int) []string {
 	t.Helper()
-	hits, _, err := c.Search(SearchRequest{Vector: q, K: k, ForcePlan: PlanExact})
+	hits, _, err := c.Search(context.Background(), SearchRequest{Vector: q, K: k, ForcePlan: PlanExact})
 	require.NoError(t, err)
 	ids := make([]string, len(hits))
 	for i, h := range hits {
@@ -96,7 +97,7 @@ func TestIndexerPendingTail(t *testing.T) {
 		t.Helper()
 		for range 20 {
 			q := testVec(1000+r.IntN(1000), r.IntN(100))
-			hits, plan, err := c.Search(SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
+			hits, plan, err := c.Search(context.Background(), SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
 			require.NoError(t, err)
 			require.Equal(t, PlanHNSW, plan.Kind, what)
 			require.Len(t, hits, 10, what)
@@ -113,7 +114,7 @@ func TestIndexerPendingTail(t *testing.T) {
 	<-taken // a second batch (these 50): the first is linked now
 	for range 20 {
 		q := testVec(2000+r.IntN(1000), r.IntN(100))
-		hits, _, err := c.Search(SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
+		hits, _, err := c.Search(context.Background(), SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
 		require.NoError(t, err)
 		require.Len(t, hits, 10)
 		for _, h := range hits {
@@ -134,7 +135,7 @@ func TestIndexerPendingTail(t *testing.T) {
 	for range 50 {
 		q := testVec(3000+r.IntN(1000), r.IntN(100))
 		want := exactIDs(t, c, q, 10)
-		hits, _, err := c.Search(SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
+		hits, _, err := c.Search(context.Background(), SearchRequest{Vector: q, K: 10, ForcePlan: PlanHNSW})
 		require.NoError(t, err)
 		got := map[string]bool{}
 		for _, h := range hits {

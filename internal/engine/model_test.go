@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -269,7 +270,7 @@ func (g *gen) invalid() (*Command, error) {
 // checkEqual compares the collection's records with the model's.
 func checkEqual(t *testing.T, c *Collection, m *model, what string) {
 	t.Helper()
-	hits, err := c.Get(GetRequest{Include: Include{Vectors: true, Metadatas: true, Documents: true}})
+	hits, err := c.Get(context.Background(), GetRequest{Include: Include{Vectors: true, Metadatas: true, Documents: true}})
 	require.NoError(t, err)
 	type row struct {
 		id string

@@ -1,9 +1,11 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sextantdb/sextant/internal/filter"
@@ -55,12 +57,13 @@ type monitorSet struct {
 	// REQUIRES: Collection.writeMu.
 	saved savedState
 
+	plans [len(planKinds)]queryHist // query seconds by plan (lock-free)
+
 	mu struct {
 		sync.Mutex
 		degraded bool
 		reason   string
-		plans    map[string]*monitor.Histogram // query seconds by plan
-		build    time.Duration                 // last index build
+		build    time.Duration // last index build
 	}
 }
 
@@ -81,23 +84,52 @@ func newMonitorSet(opts MonitorOptions, ef int, seed uint64) *monitorSet {
 		jobs:   make(chan sampleJob, 64),
 		rng:    rand.New(rand.NewPCG(seed, 3)),
 	}
-	m.mu.plans = map[string]*monitor.Histogram{}
 	return m
 }
 
 // queryBounds are the bounds of the per-plan query duration histogram, in seconds.
-var queryBounds = []float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+var queryBounds = [...]float64{50e-6, 100e-6, 250e-6, 500e-6, 1e-3, 2.5e-3, 5e-3, 10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 1}
+
+// planKinds are the plans whose query times are counted, in the order of
+// monitorSet.plans.
+var planKinds = [...]string{PlanExact, PlanHNSW, PlanHNSWFiltered, PlanTwoHop}
+
+// queryHist is a histogram of query seconds over queryBounds that every
+// query adds to with atomic adds: no lock on the query path.
+type queryHist struct {
+	counts [len(queryBounds) + 1]atomic.Uint64 // the last is +Inf
+	nanos  atomic.Int64                        // sum of the durations
+}
+
+func (h *queryHist) observe(d time.Duration) {
+	x := d.Seconds()
+	i := 0
+	for i < len(queryBounds) && x > queryBounds[i] {
+		i++
+	}
+	h.counts[i].Add(1)
+	h.nanos.Add(int64(d))
+}
+
+// snapshot copies h into a monitor.Histogram; ok is false when it is empty.
+// Concurrent queries may land in the copy or not, bucket by bucket.
+func (h *queryHist) snapshot() (monitor.Histogram, bool) {
+	out := monitor.NewHistogram(queryBounds[:])
+	for i := range h.counts {
+		out.Counts[i] = h.counts[i].Load()
+		out.Count += out.Counts[i]
+	}
+	out.Sum = time.Duration(h.nanos.Load()).Seconds()
+	return out, out.Count > 0
+}
 
 func (m *monitorSet) observeQueryTime(plan string, d time.Duration) {
-	m.mu.Lock()
-	h := m.mu.plans[plan]
-	if h == nil {
-		nh := monitor.NewHistogram(queryBounds)
-		h = &nh
-		m.mu.plans[plan] = h
+	for i, k := range planKinds {
+		if k == plan {
+			m.plans[i].observe(d)
+			return
+		}
 	}
-	h.Observe(d.Seconds())
-	m.mu.Unlock()
 }
 
 // observeWrite feeds a written batch (vectors as given) to drift detection
@@ -249,7 +281,7 @@ func (c *Collection) measure(job sampleJob) {
 	if job.filter != nil {
 		matches = c.mu.pidx.Eval(job.filter, c.mu.live, c.lookupLocked)
 	}
-	exact := c.exactLocked(job.q, job.k, matches, nil)
+	exact, _ := c.exactLocked(context.Background(), job.q, job.k, matches, nil)
 	c.mu.RUnlock()
 	c.mon.samp.Done(time.Since(start))
 	ids := make([]uint32, len(exact))
@@ -292,8 +324,8 @@ func (c *Collection) measureStored(idx, k int) {
 	}
 	q := slices.Clone(c.mu.vectors.At(slot))
 	approx, _ := g.Search(q, k+1, max(c.effectiveEf(), k+1), nil, nil)
-	approx, _ = c.withPendingLocked(q, k+1, nil, false, approx)
-	exact := c.exactLocked(q, k+1, c.mu.live, nil)
+	approx, _, _ = c.withPendingLocked(context.Background(), q, k+1, nil, false, approx)
+	exact, _ := c.exactLocked(context.Background(), q, k+1, c.mu.live, nil)
 	c.mu.RUnlock()
 	c.mon.samp.Done(time.Since(start))
 	drop := func(ns []vec.Neighbor) []uint32 {
@@ -399,11 +431,13 @@ func (c *Collection) Health() Health {
 	if deg, reason := m.ap.Degraded(); deg {
 		h.Status, h.Reason = "degraded", reason
 	}
+	for i, p := range planKinds {
+		if hist, ok := m.plans[i].snapshot(); ok {
+			h.QueryHist[p] = hist
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for p, hist := range m.mu.plans {
-		h.QueryHist[p] = hist.Clone()
-	}
 	h.BuildSeconds = m.mu.build.Seconds()
 	return h
 }

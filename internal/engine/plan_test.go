@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -61,7 +62,7 @@ func TestEveryPlanKeepsTheContract(t *testing.T) {
 			for qi := 0; qi < nq; qi++ {
 				q, err := c.PrepareQuery(0, ds.Queries[qi])
 				require.NoError(t, err)
-				hits, got, err := c.Search(SearchRequest{Vector: q, K: 10, Filter: f, ForcePlan: plan})
+				hits, got, err := c.Search(context.Background(), SearchRequest{Vector: q, K: 10, Filter: f, ForcePlan: plan})
 				require.NoError(t, err)
 				require.Equal(t, plan, got.Kind)
 				require.Equal(t, len(rows), got.Matches)

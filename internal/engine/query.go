@@ -2,6 +2,7 @@ package engine
 
 import (
 	"cmp"
+	"context"
 	"fmt"
 	"math"
 	"slices"
@@ -71,6 +72,8 @@ type SearchRequest struct {
 type searchBuf struct {
 	res   []vec.Neighbor
 	dists []float32
+	allow bitset   // the allow-list of a filtered traversal, empty between queries
+	iter  []uint32 // scratch of the bitmap iteration that fills allow
 }
 
 // PrepareQuery validates a query vector and returns it ready for search
@@ -144,9 +147,17 @@ func (c *Collection) choosePlan(m, live, ef int, filtered bool) string {
 // Search returns the K nearest live records matching req.Filter to a
 // prepared query vector (see PrepareQuery). Whenever at least K live records
 // match, exactly K are returned, every one of them matching.
-func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
+//
+// ctx is checked before the search and inside its long parts (every
+// cancelCheck candidates of an exact scan or of a filtered traversal's
+// allow-list tests); a search it cancels returns an error wrapping
+// ctx.Err().
+func (c *Collection) Search(ctx context.Context, req SearchRequest) ([]Hit, Plan, error) {
 	if req.K < 0 {
 		return nil, Plan{}, fmt.Errorf("%w: k must be >= 0, got %d", errInvalidArgument, req.K)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, Plan{}, fmt.Errorf("search: %w", err)
 	}
 	start := time.Now()
 	ef := req.Ef
@@ -196,31 +207,45 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 	}
 	res := buf.res[:0]
 	var stats hnsw.SearchStats
+	var err error
 	switch plan.Kind {
 	case PlanHNSW:
 		res, stats = st.graph.Search(req.Vector, k, ef, nil, res)
-	case PlanHNSWFiltered:
-		res, stats = st.graph.Search(req.Vector, k, ef, newBitset(matches, st.nextSlot), res)
-	case PlanTwoHop:
-		res, stats = st.graph.SearchTwoHop(req.Vector, k, ef, newBitset(matches, st.nextSlot), res)
+	case PlanHNSWFiltered, PlanTwoHop:
+		allow := &buf.allow
+		buf.iter = allow.fill(ctx, matches, st.nextSlot, buf.iter)
+		if plan.Kind == PlanTwoHop {
+			res, stats = st.graph.SearchTwoHop(req.Vector, k, ef, allow, res)
+		} else {
+			res, stats = st.graph.Search(req.Vector, k, ef, allow, res)
+		}
+		cancelled := allow.cancelled()
+		allow.reset()
+		if cancelled {
+			buf.res = res[:0]
+			return nil, plan, fmt.Errorf("search: %w", ctx.Err())
+		}
 	default:
 		plan.Kind = PlanExact
-		res = c.exactLocked(req.Vector, k, matches, res)
+		res, err = c.exactLocked(ctx, req.Vector, k, matches, res)
 		stats.DistanceComputations = plan.Matches
 	}
-	if plan.Kind != PlanExact {
+	if plan.Kind != PlanExact && err == nil {
 		plan.Ef = ef
 		var tail int
-		res, tail = c.withPendingLocked(req.Vector, k, matches, filtered, res)
+		res, tail, err = c.withPendingLocked(ctx, req.Vector, k, matches, filtered, res)
 		stats.DistanceComputations += tail
-		if len(res) < k {
+		if err == nil && len(res) < k {
 			plan.Fallback = true
-			res = c.exactLocked(req.Vector, k, matches, res)
+			res, err = c.exactLocked(ctx, req.Vector, k, matches, res)
 			stats.DistanceComputations += plan.Matches
 		}
 	}
-	plan.DistanceComputations = stats.DistanceComputations
 	buf.res = res
+	if err != nil {
+		return nil, plan, err
+	}
+	plan.DistanceComputations = stats.DistanceComputations
 	hits := req.Hits[:0]
 	if cap(hits) < len(res) {
 		hits = make([]Hit, 0, len(res))
@@ -233,8 +258,15 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 		dists = append(dists, n.Dist)
 	}
 	buf.dists = dists
-	// Recall guardrails: sample graph queries that use the collection's
-	// effective ef for exact re-runs; watch queries and returned distances.
+	c.observeQuery(&req, plan, k, res, dists, start)
+	return hits, plan, nil
+}
+
+// observeQuery runs the recall guardrails' per-query hooks: it samples
+// graph queries that use the collection's effective ef for exact re-runs,
+// and watches queries, returned distances and query times.
+// REQUIRES: mu held (shared).
+func (c *Collection) observeQuery(req *SearchRequest, plan Plan, k int, res []vec.Neighbor, dists []float32, start time.Time) {
 	if plan.Kind != PlanExact && !plan.Fallback && req.Ef <= 0 && req.IDs == nil {
 		c.offerSample(req.Vector, k, req.Filter, res)
 	}
@@ -249,19 +281,19 @@ func (c *Collection) Search(req SearchRequest) ([]Hit, Plan, error) {
 		c.judge(v, c.mon.opts.Clock(), nil)
 	}
 	c.mon.observeQueryTime(plan.Kind, time.Since(start))
-	return hits, plan, nil
 }
 
 // withPendingLocked completes the graph's results res with the pending
 // slots (written, not yet linked by the indexer) among matches (nil
 // filtered: every live record), searched exactly, and returns the best k of
-// both, each slot once, with the number of distances it computed. It also
+// both, each slot once, with the number of distances it computed (or ctx's
+// error, when it is cancelled during the scan). It also
 // drops a node of a record deleted while the indexer linked it.
 // REQUIRES: mu held (shared).
-func (c *Collection) withPendingLocked(q []float32, k int, matches *roaring.Bitmap, filtered bool, res []vec.Neighbor) ([]vec.Neighbor, int) {
+func (c *Collection) withPendingLocked(ctx context.Context, q []float32, k int, matches *roaring.Bitmap, filtered bool, res []vec.Neighbor) ([]vec.Neighbor, int, error) {
 	st := &c.mu.state
 	if st.pending.IsEmpty() {
-		return res, 0
+		return res, 0, nil
 	}
 	tail := st.pending
 	if filtered {
@@ -270,11 +302,15 @@ func (c *Collection) withPendingLocked(q []float32, k int, matches *roaring.Bitm
 	n := int(tail.GetCardinality())
 	res = slices.DeleteFunc(res, func(nb vec.Neighbor) bool { return !st.live.Contains(nb.Slot) || tail.Contains(nb.Slot) })
 	if n == 0 {
-		return res, 0
+		return res, 0, nil
 	}
-	res = append(res, c.exactLocked(q, k, tail, nil)...)
+	more, err := c.exactLocked(ctx, q, k, tail, nil)
+	if err != nil {
+		return res[:0], n, err
+	}
+	res = append(res, more...)
 	slices.SortFunc(res, func(a, b vec.Neighbor) int { return cmp.Compare(a.Dist, b.Dist) })
-	return res[:min(k, len(res))], n
+	return res[:min(k, len(res))], n, nil
 }
 
 // lookupLocked returns a live slot's metadata and document, for filter scans.
@@ -284,18 +320,29 @@ func (c *Collection) lookupLocked(slot uint32) (payload.Map, *string) {
 	return r.meta, r.doc
 }
 
-// exactLocked searches the slots of set exactly.
+// exactLocked searches the slots of set exactly. It checks ctx every
+// cancelCheck slots and returns an error wrapping ctx.Err() when it is done.
 // REQUIRES: mu held (shared).
-func (c *Collection) exactLocked(q []float32, k int, set *roaring.Bitmap, dst []vec.Neighbor) []vec.Neighbor {
+func (c *Collection) exactLocked(ctx context.Context, q []float32, k int, set *roaring.Bitmap, dst []vec.Neighbor) ([]vec.Neighbor, error) {
 	st := &c.mu.state
-	return flat.Search(st.vectors, c.cfg.Metric, q, k, func(yield func(uint32) bool) {
+	var err error
+	res := flat.Search(st.vectors, c.cfg.Metric, q, k, func(yield func(uint32) bool) {
 		it := set.Iterator()
-		for it.HasNext() {
+		for n := 1; it.HasNext(); n++ {
+			if n%cancelCheck == 0 {
+				if err = ctx.Err(); err != nil {
+					return
+				}
+			}
 			if !yield(it.Next()) {
 				return
 			}
 		}
 	}, dst)
+	if err != nil {
+		return res[:0], fmt.Errorf("exact search: %w", err)
+	}
+	return res, nil
 }
 
 // hitLocked builds the Hit of a live slot.
@@ -335,10 +382,15 @@ type GetRequest struct {
 }
 
 // Get returns records by id, or all records in insertion order with
-// limit/offset paging.
-func (c *Collection) Get(req GetRequest) ([]Hit, error) {
+// limit/offset paging. ctx is checked before the read and every
+// cancelCheck records of the walk in insertion order; a read it cancels
+// returns an error wrapping ctx.Err().
+func (c *Collection) Get(ctx context.Context, req GetRequest) ([]Hit, error) {
 	if req.Limit < 0 || req.Offset < 0 {
 		return nil, fmt.Errorf("%w: limit and offset must be >= 0", errInvalidArgument)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("get: %w", err)
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -369,7 +421,12 @@ func (c *Collection) Get(req GetRequest) ([]Hit, error) {
 		return out, nil
 	}
 	skipped := 0
-	for _, e := range st.order {
+	for i, e := range st.order {
+		if (i+1)%cancelCheck == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("get: %w", err)
+			}
+		}
 		if !st.valid(e) || matches != nil && !matches.Contains(e.slot) {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -114,12 +115,15 @@ type Change struct {
 // otherwise it holds. Because the interval must clear the target either way,
 // and a failing ef is not revisited, ef settles instead of oscillating.
 //
-// Autopilot is safe for concurrent use.
+// Autopilot is safe for concurrent use; Ef, read by every query, takes no
+// lock.
 type Autopilot struct {
 	opts AutopilotOptions
-	mu   struct {
+	// ef is the effective ef: read without the lock, written with mu held
+	// (so that it changes together with the rest of the state).
+	ef atomic.Int64
+	mu struct {
 		sync.Mutex
-		ef       int
 		auto     bool
 		since    uint64 // estimator seq at the last change
 		fail     int    // largest ef seen failing (0: none)
@@ -142,17 +146,13 @@ func NewAutopilot(opts AutopilotOptions) *Autopilot {
 	}
 	opts = opts.EnsureDefaults()
 	a := &Autopilot{opts: opts}
-	a.mu.ef = min(max(opts.Ef, opts.EfMin), opts.EfMax)
+	a.ef.Store(int64(min(max(opts.Ef, opts.EfMin), opts.EfMax)))
 	a.mu.auto = !opts.Manual
 	return a
 }
 
-// Ef returns the current effective ef.
-func (a *Autopilot) Ef() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.mu.ef
-}
+// Ef returns the current effective ef (an atomic load: no lock).
+func (a *Autopilot) Ef() int { return int(a.ef.Load()) }
 
 // Target returns the recall target.
 func (a *Autopilot) Target() float64 { return a.opts.Target }
@@ -196,7 +196,7 @@ func (a *Autopilot) SetEf(ef int, seq uint64, reason string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ef = min(max(ef, a.opts.EfMin), a.opts.EfMax)
-	if ef != a.mu.ef {
+	if ef != a.Ef() {
 		a.changeLocked(ef, reason, Estimate{Seq: seq, From: seq})
 	}
 }
@@ -233,7 +233,7 @@ func (a *Autopilot) Update(est Estimate) (newEf int, changed bool, reason string
 	now := a.opts.Clock()
 	a.mu.last = est
 	o := &a.opts
-	ef := a.mu.ef
+	ef := a.Ef()
 	if a.mu.fail != 0 && now.Sub(a.mu.failAt) > o.BoundMemory {
 		a.mu.fail = 0
 	}
@@ -310,8 +310,8 @@ func (a *Autopilot) Update(est Estimate) (newEf int, changed bool, reason string
 // changeLocked sets ef and records the change.
 // REQUIRES: mu held.
 func (a *Autopilot) changeLocked(ef int, reason string, est Estimate) {
-	c := Change{At: a.opts.Clock(), From: a.mu.ef, To: ef, Reason: reason, Estimate: est}
-	a.mu.ef = ef
+	c := Change{At: a.opts.Clock(), From: a.Ef(), To: ef, Reason: reason, Estimate: est}
+	a.ef.Store(int64(ef))
 	a.mu.since = est.Seq
 	a.mu.version++
 	if len(a.mu.history) >= a.opts.History {

@@ -76,7 +76,18 @@
 // # Concurrency
 //
 // Every exported type is safe for concurrent use; each has one mutex, held
-// only for in-memory work. No type calls another, so there is no lock order.
+// only for in-memory work. No type calls another, so there is no lock order
+// between types.
+//
+// The calls made for every query take no shared mutex: Autopilot.Ef is an
+// atomic load; Sampler.Sample declines most queries with an atomic count
+// and a hash of it against a gate (only those that pass, about twice the
+// sampled share, take its mutex); Drift.ObserveQuery and
+// ObserveResultDistances read an atomically published snapshot of the
+// baseline and add to one of several striped windows (each with its own
+// mutex, picked at random by math/rand/v2's per-thread source: load
+// spreading, not a decision), and only the query that closes a window takes
+// Drift's mutex. Inside Drift the order is Drift's mutex, then a stripe's.
 //
 // # Wiring (later sessions)
 //

@@ -3,7 +3,10 @@ package monitor
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
+	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sextantdb/sextant/internal/vec"
 )
@@ -220,10 +223,27 @@ type DriftStats struct {
 // so a changed producer keeps being flagged until ResetBaseline. The
 // exported norm histogram counts every vector.
 //
-// Drift is safe for concurrent use.
+// Drift is safe for concurrent use. The query side (ObserveQuery,
+// ObserveResultDistances) takes no shared lock per query: a query reads an
+// immutable snapshot of the baseline (an atomic pointer), adds to one of
+// several stripes of window state picked at random (each with its own
+// mutex, so that concurrent queries rarely meet), and counts itself with an
+// atomic add; only the query that closes a window takes mu, to merge the
+// stripes and judge the window.
 type Drift struct {
 	opts DriftOptions
-	mu   struct {
+	// base is the baseline the query side judges against, replaced (under
+	// mu) whenever the history changes; nil while there is none.
+	base atomic.Pointer[queryBase]
+	// stripes hold the open query windows and the distance histogram.
+	stripes []driftStripe
+	mask    uint32 // len(stripes)-1
+	// Window counters: queries judged (query window), unfiltered nearest
+	// distances (nearest window), cosine/ip distances and those high
+	// (result window).
+	qcount, ncount atomic.Uint64
+	rn, rHigh      atomic.Int64
+	mu             struct {
 		sync.Mutex
 		dim      int
 		norms    welford   // history norms
@@ -232,29 +252,125 @@ type Drift struct {
 		dirSum   []float64 // sum of the history's normalized vectors
 		proj     welford   // history projections on the mean direction
 		all      Histogram // every observed norm (exported)
-		dist     Histogram // every result distance (exported)
 		observed uint64
 		rejected uint64
-		// query window
-		qn, qNormOut, qDirOut int
-		qDirSum               []float64
-		// result window
-		rn, rHigh int
-		// nearest-distance baseline, and the window being filled
+		qDirSum  []float64 // the closing query window's directions (scratch)
+		// nearest-distance baseline
 		nearest welford
-		nw      welford
-		// queryVer counts the changes queries make to the saved state
-		// (dist, nearest): see QueryVersion.
-		queryVer uint64
 	}
+}
+
+// queryBase is an immutable snapshot of what a query is judged against.
+type queryBase struct {
+	dim           int
+	hn            float64   // vectors in the history
+	normMean, sd  float64   // history norms; sd: max(std, UnitTolerance·mean)
+	dirSum        []float64 // the history's sum of directions (a copy)
+	mlen          float64   // its length
+	projMean, psd float64   // history projections on the mean direction
+	projN         float64
+}
+
+// driftStripe is one stripe of the query side's state: the open query and
+// nearest windows and the result-distance histogram of the queries that
+// picked it.
+type driftStripe struct {
+	mu                    sync.Mutex
+	qn, qNormOut, qDirOut int
+	qDirSum               []float64
+	nw                    welford   // nearest distances of the open window
+	dist                  Histogram // returned distances
+	ver                   uint64    // changes made here to the saved state (QueryVersion)
+	_                     [64]byte  // keeps neighbouring stripes off one cache line
 }
 
 // NewDrift returns a Drift with an empty history.
 func NewDrift(opts DriftOptions) *Drift {
-	d := &Drift{opts: opts.EnsureDefaults()}
+	n := 4
+	for n < 2*runtime.GOMAXPROCS(0) && n < 64 {
+		n *= 2
+	}
+	d := &Drift{opts: opts.EnsureDefaults(), stripes: make([]driftStripe, n), mask: uint32(n - 1)}
 	d.mu.hist = NewHistogram(NormBounds())
 	d.mu.all = NewHistogram(NormBounds())
 	return d
+}
+
+// stripe picks a stripe at random (math/rand/v2's global source is per
+// thread: no shared state).
+func (d *Drift) stripe() *driftStripe { return &d.stripes[rand.Uint32()&d.mask] }
+
+// publishLocked replaces the query side's snapshot of the baseline.
+// REQUIRES: mu held.
+func (d *Drift) publishLocked() {
+	if d.mu.norms.n == 0 {
+		d.base.Store(nil)
+		return
+	}
+	b := &queryBase{dim: d.mu.dim, hn: d.mu.norms.n, normMean: d.mu.norms.mean,
+		sd:     max(d.mu.norms.std(), d.opts.UnitTolerance*d.mu.norms.mean),
+		dirSum: append([]float64(nil), d.mu.dirSum...), mlen: norm64(d.mu.dirSum),
+		projMean: d.mu.proj.mean, psd: d.mu.proj.std(), projN: d.mu.proj.n}
+	d.base.Store(b)
+}
+
+// resetQueriesLocked clears the open query windows, and with dist the
+// distance histogram and the open result and nearest windows.
+// REQUIRES: mu held.
+func (d *Drift) resetQueriesLocked(dist bool) {
+	d.qcount.Store(0)
+	if dist {
+		d.ncount.Store(0)
+		d.rn.Store(0)
+		d.rHigh.Store(0)
+	}
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		sh.qn, sh.qNormOut, sh.qDirOut, sh.qDirSum = 0, 0, 0, nil
+		if dist {
+			sh.nw, sh.dist = welford{}, Histogram{}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// distHistogram merges the stripes' distance histograms (empty before any
+// ObserveResultDistances).
+func (d *Drift) distHistogram() Histogram {
+	var h Histogram
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		if sh.dist.Counts != nil {
+			if h.Counts == nil {
+				h = NewHistogram(sh.dist.Bounds)
+			}
+			if len(sh.dist.Counts) == len(h.Counts) {
+				for j, c := range sh.dist.Counts {
+					h.Counts[j] += c
+				}
+				h.Sum += sh.dist.Sum
+				h.Count += sh.dist.Count
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return h
+}
+
+// setDistLocked replaces the distance histogram (a restore).
+// REQUIRES: mu held.
+func (d *Drift) setDistLocked(h Histogram) {
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		sh.dist = Histogram{}
+		if i == 0 {
+			sh.dist = h
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // ResetBaseline forgets the history (after a deliberate model change); the
@@ -265,8 +381,16 @@ func (d *Drift) ResetBaseline() {
 	d.mu.norms, d.mu.unit, d.mu.proj = welford{}, 0, welford{}
 	d.mu.hist = NewHistogram(NormBounds())
 	d.mu.dirSum, d.mu.dim = nil, 0
-	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut, d.mu.qDirSum = 0, 0, 0, nil
-	d.mu.nearest, d.mu.nw = welford{}, welford{}
+	d.mu.nearest = welford{}
+	d.resetQueriesLocked(false)
+	for i := range d.stripes { // the open nearest window, not the histogram
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		sh.nw = welford{}
+		sh.mu.Unlock()
+	}
+	d.ncount.Store(0)
+	d.publishLocked()
 }
 
 // Stats returns a summary of the history.
@@ -298,11 +422,7 @@ func (d *Drift) NormHistogram() Histogram {
 
 // DistanceHistogram returns the histogram of returned distances, for
 // sextant_result_distance (empty before ObserveResultDistances).
-func (d *Drift) DistanceHistogram() Histogram {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.dist.Clone()
-}
+func (d *Drift) DistanceHistogram() Histogram { return d.distHistogram() }
 
 func norm64(v []float64) float64 {
 	var s float64
@@ -573,77 +693,110 @@ func (d *Drift) absorbLocked(vectors [][]float32, norms []float64, bdir []float6
 	for j, x := range bdir {
 		d.mu.dirSum[j] += x
 	}
+	d.publishLocked()
 }
 
 // ObserveQuery judges one query vector (before normalization). It returns
 // findings only at the end of each window of QueryWindow queries, when the
-// window's queries do not look like the stored data.
+// window's queries do not look like the stored data. It takes no shared
+// lock, except in the query that closes a window (see Drift).
 func (d *Drift) ObserveQuery(q []float32) Verdict {
 	o := &d.opts
-	n := vec.Norm(q)
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	hn := d.mu.norms.n
-	if int(hn) < o.MinBaseline || len(q) != d.mu.dim || n == 0 {
+	b := d.base.Load()
+	if b == nil || int(b.hn) < o.MinBaseline || len(q) != b.dim {
 		return Verdict{}
 	}
-	sd := max(d.mu.norms.std(), o.UnitTolerance*d.mu.norms.mean)
-	if math.Abs(n-d.mu.norms.mean)/sd > o.QuerySigma {
-		d.mu.qNormOut++
+	n := vec.Norm(q)
+	if n == 0 {
+		return Verdict{}
 	}
-	mlen := norm64(d.mu.dirSum)
-	if d.mu.qDirSum == nil {
-		d.mu.qDirSum = make([]float64, d.mu.dim)
-	}
+	normOut := math.Abs(n-b.normMean)/b.sd > o.QuerySigma
 	var p float64
 	inv := 1 / n
-	dirSum, qDirSum := d.mu.dirSum[:len(q)], d.mu.qDirSum[:len(q)]
+	sh := d.stripe()
+	sh.mu.Lock()
+	if len(sh.qDirSum) != b.dim {
+		sh.qDirSum = make([]float64, b.dim)
+	}
+	dirSum, qDirSum := b.dirSum[:len(q)], sh.qDirSum[:len(q)]
 	for j, x := range q {
 		p += float64(x) * dirSum[j]
 		qDirSum[j] += float64(x) * inv
 	}
-	if mlen > 0 && d.mu.proj.n >= 2 {
-		p /= n * mlen
-		if sdp := d.mu.proj.std(); sdp > 0 && (d.mu.proj.mean-p)/sdp > o.QuerySigma {
-			d.mu.qDirOut++
+	if normOut {
+		sh.qNormOut++
+	}
+	if b.mlen > 0 && b.projN >= 2 {
+		p /= n * b.mlen
+		if b.psd > 0 && (b.projMean-p)/b.psd > o.QuerySigma {
+			sh.qDirOut++
 		}
 	}
-	d.mu.qn++
-	if d.mu.qn < o.QueryWindow {
+	sh.qn++
+	sh.mu.Unlock()
+	if d.qcount.Add(1)%uint64(o.QueryWindow) != 0 {
+		return Verdict{}
+	}
+	return d.closeQueryWindow()
+}
+
+// closeQueryWindow merges the stripes' query windows and judges them.
+func (d *Drift) closeQueryWindow() Verdict {
+	o := &d.opts
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.mu.qDirSum) != d.mu.dim {
+		d.mu.qDirSum = make([]float64, d.mu.dim)
+	}
+	sum := d.mu.qDirSum
+	clear(sum)
+	var qn, qNormOut, qDirOut int
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		if len(sh.qDirSum) == len(sum) {
+			for j, x := range sh.qDirSum {
+				sum[j] += x
+			}
+		}
+		qn, qNormOut, qDirOut = qn+sh.qn, qNormOut+sh.qNormOut, qDirOut+sh.qDirOut
+		sh.qn, sh.qNormOut, sh.qDirOut = 0, 0, 0
+		clear(sh.qDirSum)
+		sh.mu.Unlock()
+	}
+	hn := d.mu.norms.n
+	if qn == 0 || int(hn) < o.MinBaseline {
 		return Verdict{}
 	}
 	var out []Finding
-	w := float64(d.mu.qn)
-	if share := float64(d.mu.qNormOut) / w; share > o.QueryOutlierShare {
+	w := float64(qn)
+	if share := float64(qNormOut) / w; share > o.QueryOutlierShare {
 		out = append(out, Finding{
 			Severity: Warning,
 			Code:     CodeQueryNormOutlier,
 			Message: fmt.Sprintf("%.0f%% of the last %d queries have norms unlike the stored vectors (%.4g ± %.3g): the query encoder may differ from the one that embedded the data",
-				100*share, d.mu.qn, d.mu.norms.mean, d.mu.norms.std()),
+				100*share, qn, d.mu.norms.mean, d.mu.norms.std()),
 			Figures: map[string]float64{"queries": w, "outlier_share": share, "history_norm_mean": d.mu.norms.mean, "history_norm_std": d.mu.norms.std(), "sigma": o.QuerySigma},
 		})
 	}
-	r := mlen / hn
-	exp := expectedCos(r, d.mu.qn)
-	c := cos64(d.mu.qDirSum, d.mu.dirSum)
-	share := float64(d.mu.qDirOut) / w
+	r := norm64(d.mu.dirSum) / hn
+	exp := expectedCos(r, qn)
+	c := cos64(sum, d.mu.dirSum)
+	share := float64(qDirOut) / w
 	if share > o.QueryOutlierShare || (r >= 3/math.Sqrt(hn) && exp >= o.MinDirectionSignal && c < o.DirectionCos) {
 		out = append(out, Finding{
 			Severity: Info,
 			Code:     CodeQueryDirectionOutlier,
 			Message: fmt.Sprintf("the last %d queries point elsewhere than the stored vectors (cosine %.3f between mean directions, %.0f%% outliers): check that queries and data use the same embedding model",
-				d.mu.qn, c, 100*share),
+				qn, c, 100*share),
 			Figures: map[string]float64{"queries": w, "cosine": c, "expected_cosine": exp, "outlier_share": share, "history_concentration": r},
 		})
 	}
-	units := d.mu.qn
-	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut = 0, 0, 0
-	clear(d.mu.qDirSum)
-	return verdict(out, []string{CodeQueryNormOutlier, CodeQueryDirectionOutlier}, units)
+	return verdict(out, []string{CodeQueryNormOutlier, CodeQueryDirectionOutlier}, qn)
 }
 
 // ObserveResultDistances records the distances a query returned (nearest
-// first), for the histogram and two rules (one lock for both):
+// first), for the histogram and two rules:
 //
 //   - result_distance_high, for cosine and ip: at the end of each window of
 //     ResultWindow distances, a finding when more than ResultDistanceShare
@@ -653,34 +806,59 @@ func (d *Drift) ObserveQuery(q []float32) Verdict {
 //     judged per window of QueryWindow queries against the baseline of
 //     earlier clean windows (see DriftOptions.NearestSigma).
 //
-// The Verdict covers the windows that closed with this query.
+// The Verdict covers the windows that closed with this query. It takes no
+// shared lock, except in a query that closes a window (see Drift).
 func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric, unfiltered bool) Verdict {
+	o := &d.opts
+	cosLike := metric != vec.L2
+	high := 0
+	near := unfiltered && len(dists) > 0 && !math.IsNaN(float64(dists[0])) && !math.IsInf(float64(dists[0]), 0)
+	sh := d.stripe()
+	sh.mu.Lock()
+	sh.ver++
+	if sh.dist.Counts == nil {
+		sh.dist = NewHistogram(DistanceBounds(cosLike))
+	}
+	for _, x := range dists {
+		sh.dist.Observe(float64(x))
+		if cosLike && float64(x) > o.ResultDistanceMax {
+			high++
+		}
+	}
+	if near {
+		sh.nw.add(float64(dists[0]))
+	}
+	sh.mu.Unlock()
+	var v Verdict
+	if near && d.ncount.Add(1)%uint64(o.QueryWindow) == 0 {
+		v = d.closeNearestWindow(metric)
+	}
+	if !cosLike || len(dists) == 0 {
+		return v
+	}
+	if high > 0 {
+		d.rHigh.Add(int64(high))
+	}
+	if d.rn.Add(int64(len(dists))) < int64(o.ResultWindow) {
+		return v
+	}
+	r := d.closeResultWindow(metric)
+	v.Findings = append(v.Findings, r.Findings...)
+	v.Clean = append(v.Clean, r.Clean...)
+	return v
+}
+
+// closeResultWindow judges the distances of the result window, unless
+// another query closed it meanwhile.
+func (d *Drift) closeResultWindow(metric vec.Metric) Verdict {
 	o := &d.opts
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.mu.queryVer++
-	if d.mu.dist.Counts == nil {
-		d.mu.dist = NewHistogram(DistanceBounds(metric != vec.L2))
+	if d.rn.Load() < int64(o.ResultWindow) {
+		return Verdict{}
 	}
-	for _, x := range dists {
-		d.mu.dist.Observe(float64(x))
-		if metric != vec.L2 {
-			d.mu.rn++
-			if float64(x) > o.ResultDistanceMax {
-				d.mu.rHigh++
-			}
-		}
-	}
-	var v Verdict
-	if unfiltered && len(dists) > 0 {
-		v = d.nearestLocked(float64(dists[0]), metric)
-	}
-	if d.mu.rn < o.ResultWindow {
-		return v
-	}
-	share := float64(d.mu.rHigh) / float64(d.mu.rn)
-	n := d.mu.rn
-	d.mu.rn, d.mu.rHigh = 0, 0
+	n := d.rn.Swap(0)
+	share := float64(d.rHigh.Swap(0)) / float64(n)
 	var found []Finding
 	if share > o.ResultDistanceShare {
 		found = []Finding{{
@@ -691,27 +869,26 @@ func (d *Drift) ObserveResultDistances(dists []float32, metric vec.Metric, unfil
 			Figures: map[string]float64{"distances": float64(n), "high_share": share, "limit": o.ResultDistanceMax, "rate_limit": o.ResultDistanceShare},
 		}}
 	}
-	r := verdict(found, []string{CodeResultDistanceHigh}, n)
-	v.Findings = append(v.Findings, r.Findings...)
-	v.Clean = append(v.Clean, r.Clean...)
-	return v
+	return verdict(found, []string{CodeResultDistanceHigh}, int(n))
 }
 
-// nearestLocked adds an unfiltered query's nearest distance to the window
-// and, when the window closes, judges it against the baseline; clean
-// windows join the baseline.
-// REQUIRES: mu held.
-func (d *Drift) nearestLocked(x float64, metric vec.Metric) Verdict {
+// closeNearestWindow merges the stripes' nearest-distance windows and
+// judges the window against the baseline; clean windows join the baseline.
+func (d *Drift) closeNearestWindow(metric vec.Metric) Verdict {
 	o := &d.opts
-	if math.IsNaN(x) || math.IsInf(x, 0) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var w welford
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		w.merge(sh.nw)
+		sh.nw = welford{}
+		sh.mu.Unlock()
+	}
+	if w.n == 0 {
 		return Verdict{}
 	}
-	d.mu.nw.add(x)
-	if int(d.mu.nw.n) < o.QueryWindow {
-		return Verdict{}
-	}
-	w := d.mu.nw
-	d.mu.nw = welford{}
 	base := d.mu.nearest
 	if int(base.n) < o.MinBaseline {
 		d.mu.nearest.merge(w)

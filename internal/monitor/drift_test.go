@@ -3,6 +3,7 @@ package monitor
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -248,4 +249,59 @@ func TestDriftBaselineFirst(t *testing.T) {
 	d.ResetBaseline()
 	require.Zero(t, d.Stats().Vectors)
 	require.Equal(t, "critical", Critical.String())
+}
+
+// TestDriftConcurrentQueries: queries observed from several goroutines
+// (striped windows, atomic counters) are each judged exactly once: the
+// closed windows' evidence covers every query and every distance, and the
+// histogram counts them all.
+func TestDriftConcurrentQueries(t *testing.T) {
+	const dim, workers, perWorker = 16, 4, 1000
+	rng := newRand(9)
+	base := make([][]float32, 1000)
+	for i := range base {
+		base[i] = make([]float32, dim)
+		for j := range base[i] {
+			base[i][j] = float32(rng.NormFloat64())
+		}
+	}
+	d := NewDrift(DriftOptions{})
+	baseline(t, d, base, 100, vec.L2)
+	units := make([]map[string]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		units[w] = map[string]int{}
+		wg.Go(func() {
+			dists := []float32{0.5, 0.6, 0.7}
+			for i := range perWorker {
+				v := d.ObserveQuery(base[(w*perWorker+i)%len(base)])
+				r := d.ObserveResultDistances(dists, vec.Cosine, true)
+				for _, e := range append(v.Clean, r.Clean...) {
+					units[w][e.Code] += e.Units
+				}
+			}
+		})
+	}
+	wg.Wait()
+	total := map[string]int{}
+	for _, u := range units {
+		for code, n := range u {
+			total[code] += n
+		}
+	}
+	const q = workers * perWorker
+	require.Equal(t, q, total[CodeQueryNormOutlier], "queries judged")
+	require.Equal(t, q, total[CodeQueryDirectionOutlier], "queries judged")
+	// The result window closes at 1,000 distances or more: what it has not
+	// judged is in the open window.
+	require.Equal(t, 3*q, total[CodeResultDistanceHigh]+int(d.rn.Load()), "distances judged or pending")
+	h := d.DistanceHistogram()
+	require.EqualValues(t, 3*q, h.Count)
+	require.EqualValues(t, q, d.QueryVersion())
+	// The first windows of nearest distances build its baseline (three of
+	// about 200 reach 500; concurrent queries make window sizes vary), the
+	// rest are judged against it, and join it.
+	require.Greater(t, total[CodeNearestDistanceShift], q-1000)
+	require.LessOrEqual(t, total[CodeNearestDistanceShift], q-500)
+	require.Equal(t, q, d.Stats().NearestQueries)
 }

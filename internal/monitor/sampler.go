@@ -1,8 +1,10 @@
 package monitor
 
 import (
+	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -74,11 +76,21 @@ type SamplerStats struct {
 // chosen queries are a uniform random sample rather than the first after each
 // refill.
 //
+// Most queries are declined without a lock: Sample first counts the query
+// (an atomic add) and compares a hash of its number with a gate, which the
+// locked path sets to gateSlack times the chance of a query being sampled.
+// Only the queries that pass the gate (about gateSlack times those sampled)
+// take the lock, where the token bucket and the random choice decide as
+// before.
+//
 // Sampler is safe for concurrent use.
 type Sampler struct {
-	opts  SamplerOptions
-	start time.Time
-	mu    struct {
+	opts    SamplerOptions
+	start   time.Time
+	seed    uint64        // of the gate's hash
+	offered atomic.Uint64 // queries offered to Sample
+	gate    atomic.Uint64 // a query passes when mix64(seed^n) < gate; MaxUint64: all pass
+	mu      struct {
 		sync.Mutex
 		tokens   float64 // seconds of CPU
 		last     time.Time
@@ -89,7 +101,7 @@ type Sampler struct {
 		reserved float64 // tokens reserved for them
 		rate     float64 // queries/s, EWMA over 1 s windows
 		winStart time.Time
-		winCount int
+		winFrom  uint64 // offered at winStart
 		stats    SamplerStats
 	}
 }
@@ -98,7 +110,8 @@ type Sampler struct {
 func NewSampler(opts SamplerOptions) *Sampler {
 	opts = opts.EnsureDefaults()
 	now := opts.Clock()
-	s := &Sampler{opts: opts, start: now}
+	s := &Sampler{opts: opts, start: now, seed: opts.Rand.Uint64()}
+	s.gate.Store(math.MaxUint64)
 	s.mu.tokens = opts.Burst.Seconds()
 	s.mu.last, s.mu.lastPick, s.mu.winStart = now, now, now
 	s.mu.avgCost = defaultCostGuess.Seconds()
@@ -113,31 +126,82 @@ func (s *Sampler) refillLocked(now time.Time) {
 		s.mu.last = now
 	}
 	if dt := now.Sub(s.mu.winStart); dt >= time.Second {
-		r := float64(s.mu.winCount) / dt.Seconds()
+		off := s.offered.Load()
+		r := float64(off-s.mu.winFrom) / dt.Seconds()
 		if s.mu.rate == 0 {
 			s.mu.rate = r
 		} else {
 			s.mu.rate = 0.5*s.mu.rate + 0.5*r
 		}
-		s.mu.winStart, s.mu.winCount = now, 0
+		s.mu.winStart, s.mu.winFrom = now, off
 	}
+	s.setGateLocked(now)
+}
+
+// gateSlack is how many times more queries than the sampler picks pass the
+// lock-free gate to the locked decision (so that a stale gate, set at a
+// lower rate, still lets the budget's worth through).
+const gateSlack = 2
+
+// rateLocked is the query rate the sampler assumes: the moving average, or
+// the current window's rate when higher (a burst, or the first second).
+// REQUIRES: mu held.
+func (s *Sampler) rateLocked(now time.Time) float64 {
+	win := float64(s.offered.Load() - s.mu.winFrom)
+	return max(s.mu.rate, win/max(now.Sub(s.mu.winStart).Seconds(), 1))
+}
+
+// setGateLocked sets the gate to let gateSlack × affordable/rate of the
+// queries through.
+// REQUIRES: mu held.
+func (s *Sampler) setGateLocked(now time.Time) {
+	p := gateSlack * s.opts.Budget / s.mu.avgCost / s.rateLocked(now)
+	if !(p < 1) { // also NaN, +Inf at rate 0
+		s.gate.Store(math.MaxUint64)
+		return
+	}
+	s.gate.Store(uint64(p * (1 << 64)))
+}
+
+// gateShare is the share of queries that a gate lets through.
+func gateShare(g uint64) float64 {
+	if g == math.MaxUint64 {
+		return 1
+	}
+	return float64(g) / (1 << 64)
+}
+
+// mix64 is SplitMix64's finalizer: a well-spread hash of a query's number.
+func mix64(x uint64) uint64 {
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // Sample is called for each live query; true means: re-run it with exact
 // search (in the background) and call Done with the measured cost.
+//
+// It takes no lock unless the query passes the gate (see Sampler).
 func (s *Sampler) Sample() bool {
+	n := s.offered.Add(1)
+	gate := s.gate.Load()
+	if gate != math.MaxUint64 && mix64(s.seed^n) >= gate {
+		return false
+	}
 	now := s.opts.Clock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.refillLocked(now)
-	s.mu.winCount++
-	s.mu.stats.Offered++
 	if !s.affordLocked() {
 		return false
 	}
 	affordable := s.opts.Budget / s.mu.avgCost // re-runs per second
-	if rate := max(s.mu.rate, float64(s.mu.winCount)/max(now.Sub(s.mu.winStart).Seconds(), 1)); rate > affordable {
-		if s.opts.Rand.Float64()*rate >= affordable {
+	if rate := s.rateLocked(now); rate > affordable {
+		// The query passed the gate with probability gateShare(gate):
+		// keep it with affordable/(rate·share), affordable/rate in all.
+		if s.opts.Rand.Float64()*rate*gateShare(gate) >= affordable {
 			return false
 		}
 	}
@@ -222,6 +286,7 @@ func (s *Sampler) Done(cost time.Duration) {
 	s.mu.avgCost = max(s.mu.avgCost, 1e-7)
 	s.mu.costs++
 	s.mu.stats.Spent += cost
+	s.setGateLocked(s.mu.last)
 }
 
 // Stats returns the sampler's counters.
@@ -231,6 +296,7 @@ func (s *Sampler) Stats() SamplerStats {
 	defer s.mu.Unlock()
 	s.refillLocked(now)
 	st := s.mu.stats
+	st.Offered = s.offered.Load()
 	st.Tokens = time.Duration(s.mu.tokens * float64(time.Second))
 	st.AvgCost = time.Duration(s.mu.avgCost * float64(time.Second))
 	st.Rate = s.mu.rate

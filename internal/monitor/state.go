@@ -212,7 +212,8 @@ func (d *Drift) AppendState(dst []byte) []byte {
 	}
 	dst = appendWelford(dst, d.mu.proj)
 	dst = appendHist(dst, histNorm, d.mu.all)
-	dst = appendHist(dst, distKind(d.mu.dist), d.mu.dist)
+	dist := d.distHistogram()
+	dst = appendHist(dst, distKind(dist), dist)
 	dst = binary.AppendUvarint(dst, d.mu.observed)
 	dst = binary.AppendUvarint(dst, d.mu.rejected)
 	return appendWelford(dst, d.mu.nearest)
@@ -251,10 +252,11 @@ func (d *Drift) RestoreState(b []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.mu.dim, d.mu.norms, d.mu.unit, d.mu.hist, d.mu.dirSum, d.mu.proj = dim, norms, unit, hist, dirSum, proj
-	d.mu.all, d.mu.dist, d.mu.observed, d.mu.rejected = all, dist, observed, rejected
-	d.mu.qn, d.mu.qNormOut, d.mu.qDirOut, d.mu.qDirSum = 0, 0, 0, nil
-	d.mu.rn, d.mu.rHigh = 0, 0
-	d.mu.nearest, d.mu.nw = nearest, welford{}
+	d.mu.all, d.mu.observed, d.mu.rejected = all, observed, rejected
+	d.mu.nearest = nearest
+	d.resetQueriesLocked(true)
+	d.setDistLocked(dist)
+	d.publishLocked()
 	return nil
 }
 
@@ -263,9 +265,14 @@ func (d *Drift) RestoreState(b []byte) error {
 // baseline): a caller that persists them compares it with the version it
 // last wrote. Batches change the rest, which a log replays.
 func (d *Drift) QueryVersion() uint64 {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.mu.queryVer
+	var v uint64
+	for i := range d.stripes {
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		v += sh.ver
+		sh.mu.Unlock()
+	}
+	return v
 }
 
 // AppendQueryState appends the query side of the drift state: the
@@ -274,7 +281,8 @@ func (d *Drift) AppendQueryState(dst []byte) []byte {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	dst = append(dst, stateVersion)
-	dst = appendHist(dst, distKind(d.mu.dist), d.mu.dist)
+	dist := d.distHistogram()
+	dst = appendHist(dst, distKind(dist), dist)
 	return appendWelford(dst, d.mu.nearest)
 }
 
@@ -292,7 +300,15 @@ func (d *Drift) RestoreQueryState(b []byte) error {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.mu.dist, d.mu.nearest, d.mu.nw = dist, nearest, welford{}
+	d.mu.nearest = nearest
+	d.setDistLocked(dist)
+	for i := range d.stripes { // the open nearest window
+		sh := &d.stripes[i]
+		sh.mu.Lock()
+		sh.nw = welford{}
+		sh.mu.Unlock()
+	}
+	d.ncount.Store(0)
 	return nil
 }
 
@@ -402,7 +418,7 @@ func (a *Autopilot) AppendState(dst []byte) []byte {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	dst = append(dst, stateVersion)
-	dst = binary.AppendUvarint(dst, uint64(a.mu.ef))
+	dst = binary.AppendUvarint(dst, uint64(a.Ef()))
 	dst = appendBool(dst, a.mu.auto)
 	dst = binary.AppendUvarint(dst, a.mu.since)
 	dst = binary.AppendUvarint(dst, uint64(a.mu.fail))
@@ -448,7 +464,7 @@ func (a *Autopilot) RestoreState(b []byte) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.mu.ef = min(max(ef, a.opts.EfMin), a.opts.EfMax)
+	a.ef.Store(int64(min(max(ef, a.opts.EfMin), a.opts.EfMax)))
 	a.mu.auto, a.mu.since = auto, since
 	a.mu.fail, a.mu.failAt, a.mu.pass, a.mu.passAt = fail, failAt, pass, passAt
 	a.mu.degraded, a.mu.why = degraded, why
