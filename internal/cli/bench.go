@@ -9,12 +9,14 @@ import (
 	"log/slog"
 	"maps"
 	"math"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -40,6 +42,7 @@ type benchFlags struct {
 	json            bool
 	dataDir         string
 	reopen          bool
+	pauses          bool
 	// Filtered search.
 	meta           string  // metadata JSON lines, one per base row
 	where          string  // where clause (JSON) applied to every query
@@ -83,6 +86,11 @@ ground truth is then the filtered one (brute force over the matching rows; --gt 
 and each query line also reports the matches, the fewest results a query returned, the plan
 and the distance computations per query.
 
+--pauses then measures query latency beside maintenance: one goroutine queries back to back
+while 6% of the records (random rows) are deleted and written again (graph repair) and a
+checkpoint runs; it reports the longest query, p99.9 and p99, and the same loop's figures
+before, with nothing else running.
+
 --json prints one JSON object per line, the format of shared/bench/hnswlib-native that
 compare.py reads (docs/bench.md).`,
 		Example: `  sextant bench --base ../shared/data/glove-twitter-25.base.fvecs \
@@ -110,6 +118,7 @@ compare.py reads (docs/bench.md).`,
 	fl.IntVar(&f.runs, "runs", 1, "measured passes over the queries per ef; the fastest is reported (as hnswlib-native's --runs)")
 	fl.BoolVar(&f.json, "json", false, "print JSON lines instead of a table")
 	fl.BoolVar(&f.reopen, "reopen", false, "after the queries, close the database (final checkpoint) and time reopening it")
+	fl.BoolVar(&f.pauses, "pauses", false, "after the queries, query without pause while 6% of the records are deleted and written again (graph repair) and a checkpoint runs, and report the longest query pauses")
 	fl.StringVar(&f.dataDir, "data-dir", "", "build the database here and keep it (must be empty or absent; default: a temporary directory)")
 	fl.StringVar(&f.meta, "meta", "", "metadata (.jsonl): one JSON object per base vector, line i for row i")
 	fl.StringVar(&f.where, "where", "", `where clause (JSON) applied to every query, e.g. '{"c": {"$in": ["a","b"]}}'`)
@@ -328,6 +337,22 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retE
 	if err := out.flush(); err != nil {
 		return err
 	}
+	if f.pauses {
+		line, err := benchPauses(ctx, coll, data, f.k, f.seed)
+		if err != nil {
+			return err
+		}
+		if f.json {
+			if err := json.NewEncoder(stdout).Encode(line); err != nil {
+				return err
+			}
+		} else if _, err := fmt.Fprintf(stdout, "\nquery pauses beside maintenance (%d queries): max %.2f ms, p99.9 %.2f ms, p99 %.2f ms; quiet: max %.2f ms, p99 %.2f ms\n"+
+			"  delete %d + rewrite (repairs %d, last repair's pause %.2f ms): %.2f s; checkpoint: %.2f s\n",
+			line.Queries, line.MaxMs, line.P999Ms, line.P99Ms, line.QuietMaxMs, line.QuietP99Ms,
+			line.Churned, line.Repairs, line.RepairPauseMs, line.ChurnSeconds, line.CheckpointSeconds); err != nil {
+			return err
+		}
+	}
 	if !f.reopen {
 		return nil
 	}
@@ -362,6 +387,112 @@ func runBench(ctx context.Context, stdout, stderr io.Writer, f benchFlags) (retE
 	}
 	_, err = fmt.Fprintf(stdout, "\nclose with final checkpoint: %.3f s; reopen + first query: %.3f s (index loaded from the checkpoint)\n", closeSecs, openSecs)
 	return err
+}
+
+// pausesLine is printed with --pauses (compare.py ignores its phase).
+type pausesLine struct {
+	Phase             string  `json:"phase"`
+	Engine            string  `json:"engine"`
+	Vectors           int     `json:"vectors"`
+	Queries           int     `json:"queries"` // measured beside the maintenance
+	MaxMs             float64 `json:"max_ms"`
+	P999Ms            float64 `json:"p999_ms"`
+	P99Ms             float64 `json:"p99_ms"`
+	QuietMaxMs        float64 `json:"quiet_max_ms"` // the same queries before, nothing else running
+	QuietP99Ms        float64 `json:"quiet_p99_ms"`
+	Churned           int     `json:"churned"`
+	Repairs           int64   `json:"repairs"`
+	RepairPauseMs     float64 `json:"repair_pause_ms"` // the last repair's exclusive pass
+	ChurnSeconds      float64 `json:"churn_seconds"`
+	CheckpointSeconds float64 `json:"checkpoint_seconds"`
+}
+
+// benchPauses measures the query latencies while maintenance runs: one
+// goroutine queries back to back (the query set in a loop, at the
+// collection's ef) while the main one deletes 6% of the records (random
+// rows, in batches of 1,000), writes them again (the first write after the
+// deletes waits for graph repair), waits for the indexer, and writes a
+// checkpoint. The same loop without maintenance gives the quiet figures.
+func benchPauses(ctx context.Context, coll *sextant.Collection, data *benchData, k int, seed uint64) (pausesLine, error) {
+	n := data.base.Len()
+	line := pausesLine{Phase: "pauses", Engine: "sextant", Vectors: n}
+	query := func(stop func() bool) ([]time.Duration, error) {
+		var lat []time.Duration
+		for i := 0; !stop(); i++ {
+			q := data.queries.Row(i % data.queries.Len())
+			start := time.Now()
+			if _, err := coll.Query(ctx, sextant.QueryOptions{Embeddings: [][]float32{q}, K: k, Include: sextant.IncludeNone}); err != nil {
+				return lat, err
+			}
+			lat = append(lat, time.Since(start))
+		}
+		return lat, nil
+	}
+	quietEnd := time.Now().Add(2 * time.Second)
+	quiet, err := query(func() bool { return time.Now().After(quietEnd) })
+	if err != nil {
+		return line, err
+	}
+	slices.Sort(quiet)
+	line.QuietMaxMs, line.QuietP99Ms = round(ms(quiet[len(quiet)-1]), 3), round(percentile(quiet, 0.99)/1000, 3)
+
+	var done atomic.Bool
+	var lat []time.Duration
+	var qerr error
+	var wg sync.WaitGroup
+	wg.Go(func() { lat, qerr = query(done.Load) })
+	rng := rand.New(rand.NewPCG(seed, 7))
+	rows := rng.Perm(n)[:n*6/100]
+	before, _ := coll.Stats()
+	start := time.Now()
+	err = func() error {
+		for i := 0; i < len(rows); i += benchBatch {
+			ids := make([]string, 0, benchBatch)
+			for _, r := range rows[i:min(i+benchBatch, len(rows))] {
+				ids = append(ids, strconv.Itoa(r))
+			}
+			if _, err := coll.Delete(ctx, ids); err != nil {
+				return err
+			}
+		}
+		for i := 0; i < len(rows); i += benchBatch {
+			recs := make([]sextant.Record, 0, benchBatch)
+			for _, r := range rows[i:min(i+benchBatch, len(rows))] {
+				recs = append(recs, sextant.Record{ID: strconv.Itoa(r), Embedding: data.base.Row(r)})
+			}
+			if err := coll.Upsert(ctx, recs); err != nil {
+				return err
+			}
+		}
+		if err := coll.WaitIndexed(); err != nil {
+			return err
+		}
+		line.ChurnSeconds = round(time.Since(start).Seconds(), 3)
+		ck := time.Now()
+		if err := coll.Checkpoint(); err != nil {
+			return err
+		}
+		line.CheckpointSeconds = round(time.Since(ck).Seconds(), 3)
+		return nil
+	}()
+	done.Store(true)
+	wg.Wait()
+	if err != nil {
+		return line, fmt.Errorf("maintenance: %w", err)
+	}
+	if qerr != nil {
+		return line, fmt.Errorf("query beside maintenance: %w", qerr)
+	}
+	after, _ := coll.Stats()
+	slices.Sort(lat)
+	line.Queries, line.Churned = len(lat), len(rows)
+	line.Repairs, line.RepairPauseMs = after.Repairs-before.Repairs, round(after.LastRepairPauseSecs*1000, 3)
+	if len(lat) > 0 {
+		line.MaxMs = round(ms(lat[len(lat)-1]), 3)
+		line.P999Ms = round(percentile(lat, 0.999)/1000, 3)
+		line.P99Ms = round(percentile(lat, 0.99)/1000, 3)
+	}
+	return line, nil
 }
 
 // reopenLine is printed with --reopen (compare.py ignores its phase).

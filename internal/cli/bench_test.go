@@ -207,3 +207,22 @@ func TestBenchReopen(t *testing.T) {
 	require.Equal(t, 1500, r.Vectors)
 	require.Greater(t, r.Seconds, 0.0)
 }
+
+// TestBenchPauses: --pauses deletes and rewrites 6% of the records (a graph
+// repair) and checkpoints while a goroutine queries, and reports it.
+func TestBenchPauses(t *testing.T) {
+	base, query := gloveFiles(t, 3000, 50)
+	stdout, stderr, code := runCLI(t, "bench", "--base", base, "--query", query, "--metric", "cosine",
+		"--ef", "50", "--json", "--pauses")
+	require.Equal(t, 0, code, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout), "\n")
+	require.Len(t, lines, 3)
+	var p pausesLine
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &p))
+	require.Equal(t, "pauses", p.Phase)
+	require.Equal(t, 180, p.Churned)
+	require.Positive(t, p.Queries)
+	require.Positive(t, p.Repairs, "deleting 6%% of the records and writing them again repairs the graph")
+	require.GreaterOrEqual(t, p.MaxMs, p.P99Ms)
+	require.Positive(t, p.CheckpointSeconds)
+}
