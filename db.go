@@ -62,6 +62,12 @@ func Open(dir string, opts *Options) (*DB, error) {
 	db := &DB{dir: dir, opts: o, sched: engine.NewScheduler(engine.SchedulerOptions{
 		InsertWorkers: o.Workers, Budget: min(1, max(0.10, 2*o.MonitorBudget))})}
 	db.mu.colls = map[string]*Collection{}
+	opened := false
+	defer func() {
+		if !opened {
+			db.sched.Close() // (closeAll closes it too; Close is idempotent)
+		}
+	}()
 	fs := o.FS
 	if err := vfs.MkdirAllDurable(fs, path.Join(dir, "collections")); err != nil {
 		return nil, fmt.Errorf("create data dir %s: %w", dir, err)
@@ -99,6 +105,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 			}
 		}
 	}
+	opened = true
 	return db, nil
 }
 
