@@ -249,10 +249,18 @@ func (c *Collection) loadCheckpoint() (int, error) {
 	if st.graph != nil {
 		it := st.live.Iterator()
 		for it.HasNext() {
-			if s := it.Next(); !st.graph.Contains(s) {
+			s := it.Next()
+			switch {
+			case st.graph.Tombstoned(s):
+				return 0, fmt.Errorf("checkpoint %d of %s: live record %q is a deleted node of the graph", m.Checkpoint, dir, st.recs[s].id)
+			case !st.graph.Contains(s):
 				st.enqueueLocked(s, meta.Applied)
 			}
 		}
+		// Written mid-build: still building. Written between a batch and
+		// its reachability walk: walk once.
+		st.building = 2*int(st.pending.GetCardinality()) > int(st.live.GetCardinality())
+		c.ix.reach.Store(true)
 	}
 	if !guardOK {
 		c.seedBaseline()

@@ -64,6 +64,21 @@ func (k CommandKind) updates() bool {
 	return k == CmdUpsertMerge || k == CmdUpdate || k == CmdUpdateIgnoreMissing
 }
 
+// mayInsert reports whether cmd may write a vector (and so need a slot).
+func (cmd *Command) mayInsert() bool {
+	switch {
+	case cmd.Kind.puts():
+		return true
+	case cmd.Kind.updates():
+		for i := range cmd.Updates {
+			if cmd.Updates[i].Vector != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // empty reports whether cmd can change nothing whatever the state.
 func (cmd *Command) empty() bool {
 	switch {

@@ -30,8 +30,9 @@
 // The recall guardrails (monitor.go, guardrails.go) keep their state in the
 // same log: a write batch is observed by drift detection right after apply,
 // under writeMu, so replay reproduces the live verdicts; what the monitor
-// and queries change is appended as a guardrail record by the monitor
-// goroutine (under writeMu, like a write), at once for urgent changes; the
+// and queries change is appended as a guardrail record by the collection's
+// monitor round (scheduler.go; under writeMu, like a write), at once for
+// urgent changes; the
 // checkpoint holds all of it. Every WAL record carries an index (the
 // applied index) and a time. docs/format/guardrails.md has the layout.
 //

@@ -87,6 +87,9 @@ type state struct {
 	// stale once its slot is no longer pending or holds a newer record.
 	queue []pendingEntry
 	qhead int
+	// inflightLow is the lowest queue index of the batch the indexer is
+	// linking (its entries have left the queue), for the watermark.
+	inflightLow uint64
 	// building is set while the graph created when the collection crossed
 	// the exact-search threshold has not yet caught up with the records.
 	building bool
@@ -144,8 +147,9 @@ type Collection struct {
 	repDur   atomic.Int64 // nanoseconds of the last graph repair
 	repPause atomic.Int64 // nanoseconds the last graph repair held the graph exclusively
 
-	ix       indexer    // the asynchronous indexer; see indexer.go
-	ownSched *Scheduler // the scheduler Open started when Options had none
+	writes   atomic.Int64 // commands applied by this process (the monitor's activity signal)
+	ix       indexer      // the asynchronous indexer; see indexer.go
+	ownSched *Scheduler   // the scheduler Open started when Options had none
 
 	pool sync.Pool // *searchBuf
 
@@ -273,7 +277,7 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 		c.opts.Scheduler = c.ownSched
 	}
 	c.mon.sched = c.opts.Scheduler
-	c.mon.entry = c.mon.sched.register(c)
+	c.mon.sched.register(c, &c.mon.entry)
 	c.maybeStartBuild()
 	c.kickIndexer()
 	return c, nil
@@ -431,7 +435,8 @@ type Stats struct {
 	// Graph repairs run by this process (deleted nodes unlinked and their
 	// slots freed), the duration of the last one, and its pause: the part
 	// during which it held the graph exclusively and queries waited (the
-	// rest runs beside them; writes wait for all of it).
+	// rest runs beside them, and beside writes: a write that may insert
+	// waits only while a repair is due or running).
 	Repairs             int64
 	LastRepairSecs      float64
 	LastRepairPauseSecs float64

@@ -39,15 +39,22 @@ const (
 	reachCheckMin   = 1024
 )
 
-// indexBatchHook, when set (tests), runs in the indexer after it has taken
-// a batch (its slots inflight) and before it links them.
-var indexBatchHook func()
+// indexBatchHook and indexLinkedHook, when set (tests), run in the indexer
+// after it has taken a batch (its slots inflight) and before it links them,
+// and after it has linked them, before it clears them from pending.
+var indexBatchHook, indexLinkedHook func()
 
 // indexer is the state of a collection's indexer.
 type indexer struct {
 	running atomic.Bool
-	wg      sync.WaitGroup
-	mu      struct {
+	// repairing is set from before a graph repair until its freed slots
+	// are on the free list (the graph's tombstone count drops earlier).
+	repairing atomic.Bool
+	// reach asks for a walk for cut-off nodes (a graph loaded from a
+	// checkpoint may have been written between a batch and its walk).
+	reach atomic.Bool
+	wg    sync.WaitGroup
+	mu    struct {
 		sync.Mutex
 		progress chan struct{} // closed (and replaced) after each step of the indexer
 	}
@@ -89,7 +96,7 @@ func (c *Collection) maybeStartBuild() {
 // kickIndexer starts the indexer goroutine when there is work and none runs.
 func (c *Collection) kickIndexer() {
 	c.mu.RLock()
-	work := c.mu.graph != nil && (c.mu.qhead < len(c.mu.queue) || c.mu.building || c.repairDueLocked())
+	work := c.mu.graph != nil && (c.mu.qhead < len(c.mu.queue) || c.mu.building || c.repairDueLocked() || c.ix.reach.Load())
 	c.mu.RUnlock()
 	if !work || !c.ix.running.CompareAndSwap(false, true) {
 		return
@@ -130,7 +137,7 @@ func (c *Collection) waitRepair() {
 	for !c.closed.Load() {
 		ch := c.ix.progressed()
 		c.mu.RLock()
-		due := c.repairDueLocked()
+		due := c.repairDueLocked() || c.ix.repairing.Load()
 		c.mu.RUnlock()
 		if !due {
 			return
@@ -163,7 +170,7 @@ func (c *Collection) indexLoop() {
 		}
 		c.ix.running.Store(false)
 		c.mu.RLock()
-		more := c.mu.qhead < len(c.mu.queue)
+		more := c.mu.qhead < len(c.mu.queue) || c.repairDueLocked()
 		c.mu.RUnlock()
 		if !more || c.closed.Load() || !c.ix.running.CompareAndSwap(false, true) {
 			return
@@ -182,6 +189,9 @@ func (c *Collection) indexOnce() bool {
 		e := st.queue[st.qhead]
 		st.qhead++
 		if st.validEntry(e) {
+			if len(batch) == 0 {
+				st.inflightLow = e.idx
+			}
 			batch = append(batch, e)
 			st.inflight.Add(e.slot)
 		}
@@ -205,7 +215,7 @@ func (c *Collection) indexOnce() bool {
 		return false
 	}
 	if len(batch) == 0 {
-		if c.ix.since > 0 {
+		if c.ix.reach.Swap(false) || c.ix.since > 0 {
 			c.ix.since = 0
 			g.Reconnect()
 		}
@@ -225,7 +235,11 @@ func (c *Collection) indexOnce() bool {
 		c.ix.since = 0
 		g.Reconnect()
 	}
+	if indexLinkedHook != nil {
+		indexLinkedHook()
+	}
 	c.mu.Lock()
+	st.inflightLow = 0
 	for _, e := range batch {
 		st.inflight.Remove(e.slot)
 		if st.pending.Contains(e.slot) && st.recs[e.slot].vidx <= e.idx {
@@ -240,17 +254,21 @@ func (c *Collection) indexOnce() bool {
 }
 
 // indexedThroughLocked returns the log index through which every written
-// vector is in the graph, and false when nothing is pending.
+// vector is in the graph, and false when nothing is pending. Queue indexes
+// never decrease, so the first valid entry (or the batch being linked)
+// holds the lowest.
 // REQUIRES: mu held.
 func (st *state) indexedThroughLocked() (uint64, bool) {
-	if st.pending.IsEmpty() {
+	if st.pending.IsEmpty() && st.inflight.IsEmpty() {
 		return 0, false
 	}
-	var lowest uint64
-	found := false
+	lowest, found := st.inflightLow, !st.inflight.IsEmpty()
 	for _, e := range st.queue[st.qhead:] {
-		if st.validEntry(e) && (!found || e.idx < lowest) {
-			lowest, found = e.idx, true
+		if st.validEntry(e) {
+			if !found || e.idx < lowest {
+				lowest, found = e.idx, true
+			}
+			break
 		}
 	}
 	if !found || lowest == 0 {
@@ -292,12 +310,13 @@ const (
 // held exclusively) from which it is logged as a warning.
 const repairStallWarn = 100 * time.Millisecond
 
-// repairDueLocked reports whether graph repair is due: no slot is free and
-// tombstones have reached their share of the live records.
+// repairDueLocked reports whether graph repair is due: tombstones have
+// reached their share of the live records (free slots or not: a batch may
+// need more than are free, and repair no longer runs on the write path).
 // REQUIRES: mu held.
 func (c *Collection) repairDueLocked() bool {
 	g := c.mu.graph
-	if g == nil || len(c.mu.free) > 0 {
+	if g == nil {
 		return false
 	}
 	t := g.Tombstones()
@@ -317,11 +336,13 @@ func (c *Collection) repairIfDue() bool {
 		return false
 	}
 	start := time.Now()
+	c.ix.repairing.Store(true)
 	freed := g.Repair()
 	d, pause := time.Since(start), g.LastRepairPause()
 	c.mu.Lock()
 	c.mu.free = append(c.mu.free, freed...)
 	c.mu.Unlock()
+	c.ix.repairing.Store(false)
 	c.repairs.Add(1)
 	c.repDur.Store(int64(d))
 	c.repPause.Store(int64(pause))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -183,4 +184,54 @@ func TestIndexerOffWritePath(t *testing.T) {
 	st := c.Stats()
 	require.Zero(t, st.Unindexed, fmt.Sprintf("%+v", st))
 	require.Equal(t, 1100, st.Live)
+}
+
+// TestDeletedWhileLinked: a record deleted after the indexer has linked it
+// but before the batch is done is a live node of the graph for a while,
+// with nothing else pending; queries must not return it (nor an empty id).
+func TestDeletedWhileLinked(t *testing.T) {
+	c, err := Open(Options{FS: vfs.NewMem(), Dir: "/c", Workers: 1},
+		Config{Dim: testDim, Metric: vec.L2, M: 8, EfConstruction: 40, EfSearch: 80, ExactThreshold: 10})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, c.Close()) })
+	addBatch(t, c, 0, 100)
+	c.WaitIndexed()
+	taken, linked, release := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	indexBatchHook = func() {
+		taken <- struct{}{}
+		<-release
+	}
+	indexLinkedHook = func() {
+		linked <- struct{}{}
+		<-release
+	}
+	var once sync.Once
+	unblock := func() {
+		indexBatchHook, indexLinkedHook = nil, nil
+		once.Do(func() { close(release) })
+	}
+	t.Cleanup(unblock) // before the collection's Close (cleanups run last first)
+	addBatch(t, c, 1, 1)
+	<-taken // inflight, not linked yet: the delete cannot tombstone it
+	n, err := c.Delete([]string{testID(1, 0)})
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	release <- struct{}{}
+	<-linked // linked now, a live node of the graph, its record gone
+	st := c.Stats()
+	require.Zero(t, st.Unindexed)
+	require.Less(t, st.IndexedThrough, st.Applied, "the batch being linked is not indexed yet")
+	hits, _, err := c.Search(context.Background(), SearchRequest{Vector: testVec(1, 0), K: 10, ForcePlan: PlanHNSW})
+	require.NoError(t, err)
+	require.Len(t, hits, 10)
+	for _, h := range hits {
+		require.NotEmpty(t, h.ID)
+		require.NotEqual(t, testID(1, 0), h.ID, "a deleted record was returned")
+	}
+	unblock()
+	c.WaitIndexed()
+	require.NoError(t, c.Verify())
+	st = c.Stats()
+	require.Equal(t, st.Applied, st.IndexedThrough)
+	require.Equal(t, 1, st.Tombstones)
 }

@@ -15,10 +15,11 @@ import (
 
 // The recall guardrails of one collection (internal/monitor wired in): a
 // sample of live queries — and stored vectors used as queries when traffic
-// is low — is re-run exactly by a background worker within a CPU budget;
-// the rolling recall estimate drives the ef autopilot; written batches,
-// queries and returned distances feed the drift detector. The worker never
-// holds writeMu; it takes mu shared for each exact re-run, like a query.
+// is low — is re-run exactly in the collection's monitor rounds (run by the
+// process's Scheduler) within a CPU budget; the rolling recall estimate
+// drives the ef autopilot; written batches, queries and returned distances
+// feed the drift detector. A round takes mu shared for each exact re-run,
+// like a query, and writeMu only to append a guardrail record.
 
 // MonitorOptions configure the recall guardrails.
 type MonitorOptions struct {
@@ -242,11 +243,10 @@ func (c *Collection) monitorRound(e *schedEntry) time.Duration {
 	if err := c.persistGuardrails(false); err != nil {
 		c.log.Error("persist guardrail state", "err", err)
 	}
-	c.writeMu.Lock()
-	applied := c.applied
-	c.writeMu.Unlock()
-	if applied != e.lastApplied || active || e.wait == 0 {
-		e.lastApplied, e.idleSince = applied, now
+	// Activity: commands written or sampled queries (not the guardrail
+	// records the rounds write themselves).
+	if w := c.writes.Load(); w != e.lastWrites || active || e.wait == 0 {
+		e.lastWrites, e.idleSince = w, now
 	}
 	base := min(max(c.mon.opts.MinInterval, 4*time.Millisecond)/4, time.Second)
 	e.wait = base

@@ -292,8 +292,8 @@ func (c *Collection) observeQuery(req *SearchRequest, plan Plan, k int, res []ve
 // REQUIRES: mu held (shared).
 func (c *Collection) withPendingLocked(ctx context.Context, q []float32, k int, matches *roaring.Bitmap, filtered bool, res []vec.Neighbor) ([]vec.Neighbor, int, error) {
 	st := &c.mu.state
-	if st.pending.IsEmpty() {
-		return res, 0, nil
+	if st.pending.IsEmpty() && st.inflight.IsEmpty() {
+		return res, 0, nil // the graph holds live records only
 	}
 	tail := st.pending
 	if filtered {

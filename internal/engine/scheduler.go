@@ -54,6 +54,9 @@ type SchedulerOptions struct {
 // maxIdleWait; activity brings it back to the collection's base interval.
 const maxIdleWait = 30 * time.Second
 
+// maxRest bounds the scheduler's rest after one round.
+const maxRest = 100 * time.Millisecond
+
 // NewScheduler starts a scheduler; Close stops it.
 func NewScheduler(opts SchedulerOptions) *Scheduler {
 	if opts.Budget <= 0 {
@@ -94,10 +97,10 @@ type schedEntry struct {
 	removed bool
 
 	// The collection's round state (the scheduler goroutine only).
-	wait        time.Duration // current wait between rounds (idle backoff)
-	nextProbe   time.Time
-	idleSince   time.Time
-	lastApplied uint64
+	wait       time.Duration // current wait between rounds (idle backoff)
+	nextProbe  time.Time
+	idleSince  time.Time
+	lastWrites int64
 }
 
 type schedHeap []*schedEntry
@@ -122,14 +125,15 @@ func (h *schedHeap) Pop() any {
 	return e
 }
 
-// register adds c, due at once.
-func (s *Scheduler) register(c *Collection) *schedEntry {
+// register adds c, due at once, storing its entry in *dst before the
+// scheduler can run a round of it (a round reads it).
+func (s *Scheduler) register(c *Collection, dst **schedEntry) {
 	e := &schedEntry{c: c, due: time.Now(), index: -1}
 	s.mu.Lock()
+	*dst = e
 	heap.Push(&s.mu.h, e)
 	s.mu.Unlock()
 	s.signal()
-	return e
 }
 
 // unregister removes e and waits for a round of it that is running.
@@ -210,8 +214,10 @@ func (s *Scheduler) run() {
 		}
 		s.idle.Broadcast()
 		s.mu.Unlock()
-		// Rest so that rounds use at most budget of one core.
-		if rest := time.Duration(float64(took) * (1 - s.budget) / s.budget); rest > 50*time.Microsecond {
+		// Rest so that rounds use at most budget of one core; at most
+		// maxRest, so that a slow round (a lock wait, an fsync) does not
+		// hold up every other collection for long.
+		if rest := min(time.Duration(float64(took)*(1-s.budget)/s.budget), maxRest); rest > 50*time.Microsecond {
 			timer.Reset(rest)
 			select {
 			case <-s.closing:

@@ -129,7 +129,7 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	if err := c.validate(cmd, dim); err != nil {
 		return Result{Err: err}, err
 	}
-	if cmd.Kind.puts() || cmd.Kind.updates() {
+	if cmd.mayInsert() {
 		c.waitRepair()
 	}
 	body := appendCommandBody(nil, cmd)
@@ -157,6 +157,7 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	}
 	c.walBytes += int64(len(rec))
 	res := c.commit(index, ops)
+	c.writes.Add(1)
 	c.observeWrite(ops, index, at)
 	needCkpt := c.walBytes >= c.opts.CheckpointBytes
 	c.writeMu.Unlock()
@@ -178,6 +179,12 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 // REQUIRES: exclusive access during Open.
 func (c *Collection) replayCommand(index uint64, at time.Time, cmd *Command) {
 	res := c.Apply(index, cmd)
+	if res.Err != nil {
+		// Only commands that applied are logged: a refusal on replay means
+		// the rules changed since it was written (or a foreign writer).
+		c.log.Error("logged command refused on replay; its records are not applied",
+			"index", index, "command", cmd.Kind.String(), "err", res.Err)
+	}
 	c.observeWrite(res.ops, index, at)
 }
 
