@@ -275,6 +275,9 @@ func TestChurn(t *testing.T) {
 		}
 		add(fresh, round)
 		peak = max(peak, len(live))
+		// The indexer links the new records in the background (queries are
+		// served exactly while most are pending); recall here is the graph's.
+		require.NoError(t, c.WaitIndexed())
 		require.NoError(t, c.Verify())
 
 		liveRows := make([]int, 0, len(live))
