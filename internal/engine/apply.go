@@ -54,7 +54,11 @@ func (s *shard) Apply(index uint64, cmd *Command) Result {
 		return Result{Index: index, Err: fmt.Errorf("%w: %d (applied: %d)", errStale, index, s.applied)}
 	}
 	s.mu.RLock()
-	ops, err := s.resolveLocked(cmd)
+	err := s.validate(cmd, s.mu.dim)
+	var ops []op
+	if err == nil {
+		ops, err = s.resolveLocked(cmd)
+	}
 	s.mu.RUnlock()
 	if err != nil || len(ops) == 0 {
 		s.applied = index
@@ -147,15 +151,14 @@ func (s *shard) checkVector(i int, id string, v []float32, dim int) error {
 	return nil
 }
 
-// resolveLocked validates cmd against the state and turns it into the ops
-// that apply it: puts (a record with a new vector), sets (metadata and
-// document of an existing record) and deletes of existing records.
+// resolveLocked turns cmd, validated against the state's dimension, into
+// the ops that apply it: puts (a record with a new vector), sets (metadata
+// and document of an existing record) and deletes of existing records. It
+// refuses what the records refuse (an existing id for an add, a missing one
+// for an update).
 // REQUIRES: mu held (shared is enough), and no writer but the caller.
 func (s *shard) resolveLocked(cmd *Command) ([]op, error) {
 	st := &s.mu.state
-	if err := s.validate(cmd, st.dim); err != nil {
-		return nil, err
-	}
 	switch {
 	case cmd.Kind.puts():
 		ops := make([]op, 0, len(cmd.Puts))
@@ -241,12 +244,8 @@ func (s *shard) resolveUpdatesLocked(cmd *Command) ([]op, error) {
 func (s *shard) resolveDeleteLocked(cmd *Command) []op {
 	st := &s.mu.state
 	var ops []op
-	lookup := func(slot uint32) (payload.Map, *string) {
-		r := &st.recs[slot]
-		return r.meta, r.doc
-	}
 	if cmd.IDs == nil {
-		matches := st.pidx.Eval(cmd.Filter, st.live, lookup)
+		matches := st.pidx.Eval(cmd.Filter, st.live, s.lookupLocked)
 		it := matches.Iterator()
 		for it.HasNext() {
 			ops = append(ops, op{kind: opDel, id: st.recs[it.Next()].id})

@@ -58,58 +58,6 @@ func appendStr(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// appendBatch appends the WAL record of a write batch.
-func appendBatch(dst []byte, index uint64, at int64, ops []op) []byte {
-	dst = append(dst, recBatch)
-	dst = binary.AppendUvarint(dst, index)
-	dst = binary.AppendVarint(dst, at)
-	dst = binary.AppendUvarint(dst, uint64(len(ops)))
-	for i := range ops {
-		o := &ops[i]
-		dst = append(dst, byte(o.kind))
-		dst = appendStr(dst, o.id)
-		switch o.kind {
-		case opPut:
-			var flags byte
-			if o.doc != nil {
-				flags |= 1
-			}
-			dst = append(dst, flags)
-			if o.doc != nil {
-				dst = appendStr(dst, *o.doc)
-			}
-			dst = payload.AppendMap(dst, o.meta)
-			dst = binary.AppendUvarint(dst, uint64(len(o.vec)))
-			for _, f := range o.vec {
-				dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(f))
-			}
-		case opSet:
-			var flags byte
-			if o.setDoc {
-				flags |= 1
-			}
-			if o.setMeta {
-				flags |= 2
-			}
-			dst = append(dst, flags)
-			if o.setDoc {
-				var s string
-				if o.doc != nil {
-					s = *o.doc
-				}
-				dst = appendStr(dst, s)
-			}
-			if o.setMeta {
-				dst = payload.AppendMap(dst, o.meta)
-			}
-		case opDel:
-		default:
-			panic(fmt.Sprintf("BUG: op kind %d", o.kind))
-		}
-	}
-	return dst
-}
-
 // appendGuardrailRecord appends the WAL record of guardrail state sections.
 func appendGuardrailRecord(dst []byte, index uint64, at int64, sections []byte) []byte {
 	dst = append(dst, recGuardrails)
@@ -177,14 +125,7 @@ func decodeOps(r *payload.Reader) ([]op, error) {
 				o.doc = &s
 			}
 			o.meta = r.Map()
-			d := r.Uvarint()
-			raw := r.Bytes(d * 4)
-			if r.Err == nil {
-				o.vec = make([]float32, d)
-				for j := range o.vec {
-					o.vec[j] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*j:]))
-				}
-			}
+			o.vec = readVector(r)
 		case opSet:
 			flags := r.Byte()
 			if flags&1 != 0 {

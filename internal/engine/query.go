@@ -315,8 +315,8 @@ func (c *Collection) withPendingLocked(ctx context.Context, q []float32, k int, 
 
 // lookupLocked returns a live slot's metadata and document, for filter scans.
 // REQUIRES: mu held.
-func (c *Collection) lookupLocked(slot uint32) (payload.Map, *string) {
-	r := &c.mu.recs[slot]
+func (s *shard) lookupLocked(slot uint32) (payload.Map, *string) {
+	r := &s.mu.recs[slot]
 	return r.meta, r.doc
 }
 

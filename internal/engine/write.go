@@ -140,7 +140,16 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 		return Result{}, err
 	}
 	c.mu.RLock()
-	ops, err := c.resolveLocked(cmd)
+	var err error
+	if c.mu.dim != dim {
+		// The first write of a concurrent writer fixed the dimension
+		// since: validate against it (the only thing that can change).
+		err = c.validate(cmd, c.mu.dim)
+	}
+	var ops []op
+	if err == nil {
+		ops, err = c.resolveLocked(cmd)
+	}
 	c.mu.RUnlock()
 	if err != nil || len(ops) == 0 {
 		c.writeMu.Unlock()
