@@ -53,12 +53,16 @@ func (c *Collection) Checkpoint() error {
 
 // checkpoint snapshots the state under writeMu (queries go on; writers wait
 // for the in-memory copy only), writes it to disk without locks, then removes
-// the WAL segments it covers.
+// the WAL segments it covers. It holds the indexer between two of its steps
+// (ix.quiet) meanwhile, so that the graph is serialized with the graph
+// shared: queries search it meanwhile.
 func (c *Collection) checkpoint() error {
 	c.ckptMu.Lock()
 	defer c.ckptMu.Unlock()
 	start := time.Now()
 
+	c.ix.quiet.Lock()
+	defer c.ix.quiet.Unlock()
 	c.writeMu.Lock()
 	seg, err := c.wal.Rotate()
 	if err != nil {

@@ -47,6 +47,14 @@ var indexBatchHook, indexLinkedHook func()
 // indexer is the state of a collection's indexer.
 type indexer struct {
 	running atomic.Bool
+	// quiet is held by the indexer while it changes the graph (a batch,
+	// a reachability walk, a repair) and by a checkpoint while it
+	// snapshots the graph, which then only Delete changes (writers wait
+	// for the checkpoint at writeMu): the snapshot is consistent without
+	// holding the graph exclusively, and the indexer does not queue for mu
+	// (ahead of queries) while the snapshot holds it shared.
+	// Lock order: quiet, then writeMu, then mu.
+	quiet sync.Mutex
 	// repairing is set from before a graph repair until its freed slots
 	// are on the free list (the graph's tombstone count drops earlier).
 	repairing atomic.Bool
@@ -159,7 +167,7 @@ func (c *Collection) indexLoop() {
 	defer c.ix.wg.Done()
 	defer c.ix.signal()
 	for {
-		for c.indexOnce() {
+		for c.indexQuiet() {
 			c.ix.signal()
 			select {
 			case <-c.closing:
@@ -176,6 +184,13 @@ func (c *Collection) indexLoop() {
 			return
 		}
 	}
+}
+
+// indexQuiet runs indexOnce holding ix.quiet.
+func (c *Collection) indexQuiet() bool {
+	c.ix.quiet.Lock()
+	defer c.ix.quiet.Unlock()
+	return c.indexOnce()
 }
 
 // indexOnce runs one batch (or a repair) and reports whether there may be

@@ -37,11 +37,15 @@ const (
 )
 
 // AppendBinary appends the serialized graph (layout above) to dst. It holds
-// the graph exclusively. The output is a function of the graph's structure
-// only: equal graphs give equal bytes.
+// the graph shared: Search and Delete go on meanwhile (a node deleted
+// meanwhile may be written live or tombstoned), but the caller must keep
+// Insert, Reinforce and Repair out for the output to be one consistent
+// graph (Reconnect's relinking holds the graph exclusively, so it is
+// either in the output or not). The output is a function of the graph's
+// structure only: equal graphs give equal bytes.
 func (g *Graph) AppendBinary(dst []byte) []byte {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
 	capN := g.capacity()
 	n := 0
 	for slot := capN - 1; slot >= 0; slot-- {
@@ -73,10 +77,9 @@ func (g *Graph) AppendBinary(dst []byte) []byte {
 		lv := levelOf(st)
 		dst = append(dst, flags, byte(lv))
 		for l := 0; l <= lv; l++ {
-			list := g.list(slot, l)
-			cnt := list[0]
-			dst = binary.LittleEndian.AppendUint16(dst, uint16(cnt))
-			for _, nb := range list[1 : 1+cnt] {
+			list := listEntries(g.list(slot, l))
+			dst = binary.LittleEndian.AppendUint16(dst, uint16(len(list)))
+			for _, nb := range list {
 				dst = binary.LittleEndian.AppendUint32(dst, nb)
 			}
 		}
