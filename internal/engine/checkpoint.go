@@ -53,9 +53,11 @@ func (c *Collection) Checkpoint() error {
 
 // checkpoint snapshots the state under writeMu (queries go on; writers wait
 // for the in-memory copy only), writes it to disk without locks, then removes
-// the WAL segments it covers. It holds the indexer between two of its steps
-// (ix.quiet) meanwhile, so that the graph is serialized with the graph
-// shared: queries search it meanwhile.
+// the WAL segments it covers. It holds the indexer between two of its
+// graph changes (ix.quiet) meanwhile, so that the graph is serialized with
+// the graph shared: queries search it meanwhile. A graph written in the
+// middle of a batch holds part of it; open queues the rest again and walks
+// the graph for cut-off nodes once.
 func (c *Collection) checkpoint() error {
 	c.ckptMu.Lock()
 	defer c.ckptMu.Unlock()

@@ -47,14 +47,16 @@ var indexBatchHook, indexLinkedHook func()
 // indexer is the state of a collection's indexer.
 type indexer struct {
 	running atomic.Bool
-	// quiet is held by the indexer while it changes the graph (a batch,
-	// a reachability walk, a repair) and by a checkpoint while it
+	// quiet is held shared by the indexer around each change it makes to
+	// the graph that a serialization could see half done (one Insert, a
+	// Reinforce, a Repair), and exclusively by a checkpoint while it
 	// snapshots the graph, which then only Delete changes (writers wait
-	// for the checkpoint at writeMu): the snapshot is consistent without
-	// holding the graph exclusively, and the indexer does not queue for mu
-	// (ahead of queries) while the snapshot holds it shared.
-	// Lock order: quiet, then writeMu, then mu.
-	quiet sync.Mutex
+	// for the checkpoint at writeMu): the snapshot is one consistent graph
+	// without holding the graph exclusively, and the indexer does not
+	// queue for mu (ahead of queries) while the snapshot holds it shared.
+	// A checkpoint waits for at most one Insert per worker (or a Repair),
+	// not for a batch. Lock order: quiet, then writeMu, then mu.
+	quiet sync.RWMutex
 	// repairing is set from before a graph repair until its freed slots
 	// are on the free list (the graph's tombstone count drops earlier).
 	repairing atomic.Bool
@@ -167,7 +169,7 @@ func (c *Collection) indexLoop() {
 	defer c.ix.wg.Done()
 	defer c.ix.signal()
 	for {
-		for c.indexQuiet() {
+		for c.indexOnce() {
 			c.ix.signal()
 			select {
 			case <-c.closing:
@@ -184,13 +186,6 @@ func (c *Collection) indexLoop() {
 			return
 		}
 	}
-}
-
-// indexQuiet runs indexOnce holding ix.quiet.
-func (c *Collection) indexQuiet() bool {
-	c.ix.quiet.Lock()
-	defer c.ix.quiet.Unlock()
-	return c.indexOnce()
 }
 
 // indexOnce runs one batch (or a repair) and reports whether there may be
@@ -244,7 +239,9 @@ func (c *Collection) indexOnce() bool {
 		slots[i] = e.slot
 	}
 	c.insertGraph(g, slots)
+	c.ix.quiet.RLock()
 	g.Reinforce(c.opts.Workers)
+	c.ix.quiet.RUnlock()
 	c.ix.since += len(slots)
 	if c.ix.since >= max(reachCheckMin, g.Len()/reachCheckShare) {
 		c.ix.since = 0
@@ -352,7 +349,9 @@ func (c *Collection) repairIfDue() bool {
 	}
 	start := time.Now()
 	c.ix.repairing.Store(true)
+	c.ix.quiet.RLock()
 	freed := g.Repair()
+	c.ix.quiet.RUnlock()
 	d, pause := time.Since(start), g.LastRepairPause()
 	c.mu.Lock()
 	c.mu.free = append(c.mu.free, freed...)
@@ -380,7 +379,7 @@ func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
 		sched.acquireInsert()
 		defer sched.releaseInsert()
 		for _, s := range slots {
-			g.Insert(s)
+			c.insertQuiet(g, s)
 		}
 		return
 	}
@@ -395,9 +394,16 @@ func (c *Collection) insertGraph(g *hnsw.Graph, slots []uint32) {
 				if j >= len(slots) {
 					return
 				}
-				g.Insert(slots[j])
+				c.insertQuiet(g, slots[j])
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// insertQuiet inserts slot into g holding ix.quiet shared.
+func (c *Collection) insertQuiet(g *hnsw.Graph, slot uint32) {
+	c.ix.quiet.RLock()
+	defer c.ix.quiet.RUnlock()
+	g.Insert(slot)
 }

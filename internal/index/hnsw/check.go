@@ -114,11 +114,16 @@ func (g *Graph) checkLocked() error {
 	return errors.Join(errs...)
 }
 
-// unreachable counts the live nodes not reachable from ep on layer 0. It
-// reads the lists with atomics, so it may run with the graph shared; nodes
-// being inserted meanwhile may then count as unreachable.
+// unreachable counts the live nodes not reachable from ep on layer 0 (see
+// unreachableSlots).
+func (g *Graph) unreachable(s *scratch, ep uint32) int { return len(g.unreachableSlots(s, ep)) }
+
+// unreachableSlots returns the live nodes not reachable from ep on layer 0,
+// ascending, and leaves the reachable ones marked in s. It reads the lists
+// with atomics, so it may run with the graph shared; nodes being inserted
+// meanwhile may then count as unreachable.
 // REQUIRES: g.mu held (shared or exclusively); ep valid.
-func (g *Graph) unreachable(s *scratch, ep uint32) int {
+func (g *Graph) unreachableSlots(s *scratch, ep uint32) []uint32 {
 	s.reset(0)
 	s.visit(ep)
 	stack := s.stack[:0]
@@ -135,10 +140,10 @@ func (g *Graph) unreachable(s *scratch, ep uint32) int {
 		}
 	}
 	s.stack = stack
-	un := 0
+	var un []uint32
 	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
 		if g.Contains(slot) && (int(slot) >= len(s.visited) || s.visited[slot] != s.epoch) {
-			un++
+			un = append(un, slot)
 		}
 	}
 	return un

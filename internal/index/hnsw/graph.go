@@ -160,6 +160,16 @@ type Graph struct {
 		sync.Mutex
 		slots []uint32
 	}
+
+	// repairing is set while a Repair's first pass may have read a list
+	// before a concurrent writer changed it; dirty collects the nodes whose
+	// lists were written meanwhile (noteDirty), which its exclusive pass
+	// repairs again.
+	repairing atomic.Bool
+	dirty     struct {
+		sync.Mutex
+		slots []uint32
+	}
 }
 
 // queueWeak queues every live node whose layer-0 in-degree is below

@@ -126,6 +126,7 @@ func (g *Graph) linkOwn(s *scratch, slot uint32, layer int) {
 	mu := g.stripe(slot)
 	mu.Lock()
 	defer mu.Unlock()
+	defer g.noteDirty(slot) // (it may link a tombstone)
 	l := g.list(slot, layer)
 	n := int(l[0])
 	if n == 0 {
@@ -165,6 +166,7 @@ func (g *Graph) addLink(s *scratch, from, to uint32, d float32, layer int) {
 	if slices.Contains(l[1:1+n], to) {
 		return
 	}
+	defer g.noteDirty(from) // (to may have been deleted since it was chosen)
 	if n < g.capOf(layer) {
 		atomic.StoreUint32(&l[1+n], to)
 		atomic.StoreUint32(&l[0], uint32(n+1))

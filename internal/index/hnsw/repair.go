@@ -13,95 +13,105 @@ import (
 
 // Repair removes the tombstoned nodes from the graph and returns their slots,
 // ascending, now free for Insert (the vectors may be overwritten once Repair
-// returns).
+// returns). The nodes removed are those tombstoned when it starts; a node
+// deleted while it runs stays a tombstone for the next Repair.
 //
-// Every live node with an edge to a tombstoned node re-selects its neighbours
-// on that layer with the heuristic, from its live neighbours plus the live
+// Every node with an edge to a tombstoned node re-selects its neighbours on
+// that layer with the heuristic, from its live neighbours plus the live
 // neighbours of its tombstoned neighbours (and, when those are too few, one
 // hop further through tombstones; a node left with no candidate at all is
-// relinked by a search from the entry point). The entry point moves to a live
-// node of the highest level.
+// relinked by a search from the entry point). The entry point moves to a
+// node of the highest level that stays.
 //
-// Repair runs in two passes. The first holds the graph shared, a batch of
-// slots at a time, and re-selects each affected list under its node's
-// stripe lock, as Insert writes lists: the distance computations, O(affected
-// nodes × M × efConstruction), run while Search, Insert and Delete go on.
-// The second holds the graph exclusively (they wait) and does what is left:
-// lists that gained an edge to a tombstone meanwhile (from a concurrent
-// Insert) or point to a node deleted meanwhile, the nodes left with no live
-// candidate, then unlinks the tombstoned nodes and frees their slots; it
-// reads every node's lists once (O(nodes × M), no distance) and walks layer
-// 0 from the entry point once. Concurrent Repairs are not allowed.
+// Repair runs in three passes, and only the second holds the graph
+// exclusively, for work local to what changed:
+//
+//  1. With the graph shared, a batch of slots at a time: it notes the
+//     tombstoned nodes (the set it removes) and re-selects each affected
+//     list under its node's stripe lock, as Insert writes lists. The
+//     distance computations, O(affected nodes × M × efConstruction), and
+//     the one read of every list run while Search, Insert and Delete go on.
+//     Lists written meanwhile (by a concurrent Insert or Reinforce, which
+//     may link a tombstone) are noted as they are written.
+//  2. Exclusively (Search, Insert, Delete wait): the lists noted in the
+//     first pass (written meanwhile, or left with no candidate) are
+//     repaired again and the nodes with no candidate relinked; the entry
+//     point moves if it is removed. Its cost is O(lists noted), not
+//     O(nodes): with no Insert beside Repair (the engine's indexer runs
+//     both), it is a few microseconds.
+//  3. With the graph shared again: no list reaches the removed nodes any
+//     more, so nothing else can (every walk starts at the entry point); their
+//     edges are unlinked, their storage freed. Then Reconnect (shared walk;
+//     exclusive only to link in the few nodes the removal cut off).
+//
+// Concurrent Repairs are not allowed.
 func (g *Graph) Repair() []uint32 {
 	if g.tombs.Load() == 0 {
 		return nil
 	}
-	g.prerepair()
-	g.mu.Lock()
-	start := time.Now()
-	defer func() {
-		g.pause.Store(int64(time.Since(start)))
-		g.mu.Unlock()
-	}()
-	if g.tombs.Load() == 0 {
+	g.dirty.Lock()
+	g.dirty.slots = g.dirty.slots[:0]
+	g.dirty.Unlock()
+	g.repairing.Store(true)
+	p := g.prerepair()
+	if len(p.dead) == 0 {
+		g.repairing.Store(false)
 		return nil
 	}
-	capN := g.capacity()
-	var dead []uint32
-	top := -1
-	var newEP uint32
-	for slot := 0; slot < capN; slot++ {
-		s := g.stateOf(uint32(slot))
-		if s&statePresent == 0 {
-			continue
+
+	// Pass 2, exclusive.
+	g.mu.Lock()
+	start := time.Now()
+	g.repairing.Store(false)
+	g.dirty.Lock()
+	dirty := g.dirty.slots
+	g.dirty.slots = nil
+	g.dirty.Unlock()
+	s := g.scratchs.get(g.capacity())
+	if ep, _, ok := g.entry(); ok && p.isDead(ep) {
+		if g.nodes.Load() != p.nodes {
+			p.newEP, p.top = g.highestStaying(p) // an Insert ran meanwhile
 		}
-		if s&stateDeleted != 0 {
-			dead = append(dead, uint32(slot))
-			continue
-		}
-		if lv := levelOf(s); lv > top {
-			top, newEP = lv, uint32(slot)
+		if p.top < 0 {
+			g.ep.Store(0)
+		} else {
+			g.ep.Store(packEntry(p.newEP, p.top))
 		}
 	}
-	if top < 0 {
-		g.ep.Store(0)
-	} else {
-		// Keep the current entry point when it is live: it has the top level.
-		if ep, _, ok := g.entry(); ok && g.Contains(ep) && levelOf(g.stateOf(ep)) == top {
-			newEP = ep
-		}
-		g.ep.Store(packEntry(newEP, top))
-		s := g.scratchs.get(capN)
-		var orphans []orphan
-		for slot := 0; slot < capN; slot++ {
-			st := g.stateOf(uint32(slot))
-			if st&(statePresent|stateDeleted) != statePresent {
-				continue
-			}
+	// The lists left with no candidate, then those written meanwhile. A
+	// list with no candidate even now is emptied, and its node relinked.
+	slices.Sort(dirty)
+	dirty = slices.Compact(dirty)
+	for _, slot := range dirty {
+		if st := g.stateOf(slot); st&statePresent != 0 && !p.isDead(slot) {
 			for l := levelOf(st); l >= 0; l-- {
-				if !g.hasDeadLink(uint32(slot), l) {
-					continue
-				}
-				if !g.repairList(s, uint32(slot), l, false) {
-					orphans = append(orphans, orphan{uint32(slot), l})
-				}
+				p.orphans = append(p.orphans, orphan{slot, l})
 			}
 		}
-		for _, o := range orphans {
+	}
+	_, _, hasEP := g.entry()
+	for _, o := range p.orphans {
+		if g.hasDeadLink(o.slot, o.layer) && !g.repairList(s, o.slot, o.layer, false) && hasEP {
 			g.relink(s, o.slot, o.layer)
 		}
-		g.scratchs.put(s)
 	}
-	for _, d := range dead {
-		l := g.list(d, 0)
-		for _, nb := range l[1 : 1+l[0]] {
-			g.noteIn(nb, g.indeg(nb).Add(-1))
+	g.scratchs.put(s)
+	pause := time.Since(start)
+	g.mu.Unlock()
+
+	// Pass 3, shared: nothing reaches the removed nodes now.
+	g.mu.RLock()
+	for _, d := range p.dead {
+		for _, nb := range listEntries(g.list(d, 0)) {
+			if n := g.indeg(nb).Add(-1); !p.isDead(nb) {
+				g.noteIn(nb, n)
+			}
 		}
 	}
-	for _, d := range dead {
+	for _, d := range p.dead {
 		c := (*g.chunks.Load())[d>>nodeShift]
-		c.indeg[d&(nodeChunk-1)].Store(0)
 		i := d & (nodeChunk - 1)
+		c.indeg[i].Store(0)
 		if lv := levelOf(c.state[i].Load()); lv > 0 {
 			g.freeUpper(c.upper[i], lv)
 		}
@@ -109,11 +119,62 @@ func (g *Graph) Repair() []uint32 {
 		atomic.StoreUint32(&g.list(d, 0)[0], 0)
 		c.state[i].Store(0)
 	}
-	g.nodes.Add(-int64(len(dead)))
-	g.tombs.Store(0)
-	g.reconnectLocked()
-	g.checkInvariantsLocked("Repair")
-	return dead
+	g.nodes.Add(-int64(len(p.dead)))
+	g.tombs.Add(-int64(len(p.dead)))
+	g.mu.RUnlock()
+	_, held := g.reconnect()
+	g.pause.Store(int64(pause + held))
+	if invariants.Enabled {
+		g.mu.Lock()
+		g.checkInvariantsLocked("Repair")
+		g.mu.Unlock()
+	}
+	return p.dead
+}
+
+// repairPlan is what the shared first pass of Repair found.
+type repairPlan struct {
+	dead    []uint32 // the tombstoned nodes it removes, ascending
+	deadSet []uint64 // dead as a bitset over slots
+	orphans []orphan // lists it left: no live candidate
+	nodes   int64    // g.nodes when it chose newEP
+	newEP   uint32   // a node of the highest level that stays, live if one is
+	top     int      // its level; -1 when no node stays
+}
+
+func (p *repairPlan) isDead(slot uint32) bool {
+	w := int(slot >> 6)
+	return w < len(p.deadSet) && p.deadSet[w]&(1<<(slot&63)) != 0
+}
+
+// highestStaying returns a node of the highest level among those Repair
+// keeps (a live one when the level has one), and that level; -1 when none.
+// REQUIRES: g.mu held.
+func (g *Graph) highestStaying(p *repairPlan) (uint32, int) {
+	top, ep, live := -1, uint32(0), false
+	for slot := uint32(0); int(slot) < g.capacity(); slot++ {
+		st := g.stateOf(slot)
+		if st&statePresent == 0 || p.isDead(slot) {
+			continue
+		}
+		lv, isLive := levelOf(st), st&stateDeleted == 0
+		if lv > top || lv == top && isLive && !live {
+			top, ep, live = lv, slot, isLive
+		}
+	}
+	return ep, top
+}
+
+// noteDirty records that slot's lists were written while a Repair runs (its
+// first pass may have read them before). Writers of lists outside an
+// exclusive hold call it after the write, with the node's stripe held.
+func (g *Graph) noteDirty(slot uint32) {
+	if !g.repairing.Load() {
+		return
+	}
+	g.dirty.Lock()
+	g.dirty.slots = append(g.dirty.slots, slot)
+	g.dirty.Unlock()
 }
 
 // checkInvariantsLocked runs the graph checker when invariants are compiled in
@@ -144,26 +205,46 @@ const repairBatch = 512
 // shared pass of Repair, with the graph's read lock held.
 var repairBatchHook func()
 
-// prerepair is the shared pass of Repair (see there).
-func (g *Graph) prerepair() {
+// prerepair is the shared first pass of Repair (see there).
+func (g *Graph) prerepair() *repairPlan {
+	p := &repairPlan{top: -1}
+	g.mu.RLock()
+	p.nodes = g.nodes.Load() // before the scan: an Insert during it changes it
+	capN := g.capacity()
+	p.deadSet = make([]uint64, (capN+63)/64)
+	for slot := uint32(0); int(slot) < capN; slot++ {
+		st := g.stateOf(slot)
+		switch {
+		case st&statePresent == 0:
+		case st&stateDeleted != 0:
+			p.dead = append(p.dead, slot)
+			p.deadSet[slot>>6] |= 1 << (slot & 63)
+		case levelOf(st) > p.top:
+			p.top, p.newEP = levelOf(st), slot
+		}
+	}
+	g.mu.RUnlock()
+	if len(p.dead) == 0 {
+		return p
+	}
 	for start := 0; ; start += repairBatch {
 		g.mu.RLock()
 		capN := g.capacity()
 		if start >= capN {
 			g.mu.RUnlock()
-			return
+			return p
 		}
 		s := g.scratchs.get(capN)
 		for slot := uint32(start); int(slot) < min(start+repairBatch, capN); slot++ {
 			st := g.stateOf(slot)
-			if st&(statePresent|stateDeleted) != statePresent {
-				continue
+			if st&statePresent == 0 || p.isDead(slot) {
+				continue // (a node deleted since is repaired like a live one)
 			}
 			mu := g.stripe(slot)
 			mu.Lock()
 			for l := levelOf(st); l >= 0; l-- {
-				if g.hasDeadLink(slot, l) {
-					g.repairList(s, slot, l, true)
+				if g.hasDeadLink(slot, l) && !g.repairList(s, slot, l, true) {
+					p.orphans = append(p.orphans, orphan{slot, l})
 				}
 			}
 			mu.Unlock()
@@ -204,30 +285,105 @@ func (g *Graph) rewriteLocked(l []uint32, layer int, sel []vec.Neighbor) {
 // again and returns how many nodes it linked back. Concurrent Inserts can,
 // rarely, leave a few nodes whose only in-edges come from each other (a
 // shrink drops an edge into a node whose other in-edges come from nodes
-// inserted at the same time); the engine calls Reconnect after a build and
-// after each batch of inserts. It first looks for unreachable nodes with the
-// graph shared (a breadth-first walk of layer 0, O(nodes + edges), no
-// distance computed), and only when it finds some takes the graph
-// exclusively, like Repair, to link each one in from its nearest reachable
-// nodes.
+// inserted at the same time), and Repair can cut a node off when it removes
+// the nodes that linked to it; the engine calls Reconnect after a build,
+// after batches of inserts, and Repair calls it. It looks for unreachable
+// nodes with the graph shared (a walk of layer 0 from the entry point,
+// O(nodes + edges), no distance computed), and only when it finds some
+// takes the graph exclusively, to link each of them in from its nearest
+// reachable nodes: O(those nodes), the walk's marks reused. Inserts between
+// the walk and the exclusive hold can leave a node unreachable still, so it
+// walks again; after reconnectRounds such rounds it relinks with a walk
+// inside the exclusive hold.
 func (g *Graph) Reconnect() int {
-	g.mu.RLock()
-	ep, _, ok := g.entry()
-	un := 0
-	if ok {
-		s := g.scratchs.get(g.capacity())
-		un = g.unreachable(s, ep)
-		g.scratchs.put(s)
-	}
-	g.mu.RUnlock()
-	if un == 0 {
-		return 0 // (nodes still being inserted also count as unreachable here)
-	}
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	n := g.reconnectLocked()
-	g.checkInvariantsLocked("Reconnect")
+	n, _ := g.reconnect()
 	return n
+}
+
+// reconnectRounds is how many times Reconnect links in the nodes its shared
+// walk found unreachable before it walks with the graph held exclusively.
+const reconnectRounds = 3
+
+// reconnect is Reconnect; it also returns how long it held the graph
+// exclusively.
+func (g *Graph) reconnect() (linked int, held time.Duration) {
+	for round := 0; ; round++ {
+		g.mu.RLock()
+		ep, _, ok := g.entry()
+		if !ok {
+			g.mu.RUnlock()
+			return linked, held
+		}
+		reach := g.scratchs.get(g.capacity())
+		un := g.unreachableSlots(reach, ep) // (nodes being inserted count too)
+		g.mu.RUnlock()
+		if len(un) == 0 {
+			g.scratchs.put(reach)
+			return linked, held
+		}
+		g.mu.Lock()
+		start := time.Now()
+		if round < reconnectRounds {
+			linked += g.linkInLocked(reach, un)
+		} else {
+			linked += g.reconnectLocked()
+			g.checkInvariantsLocked("Reconnect")
+		}
+		held += time.Since(start)
+		g.mu.Unlock()
+		g.scratchs.put(reach)
+		if round >= reconnectRounds {
+			return linked, held
+		}
+	}
+}
+
+// linkInLocked links in the nodes of un not reachable from the entry point
+// on layer 0, reach holding the marks of a walk from it (taken with the
+// graph shared: the nodes reachable then are taken as reachable still, and
+// a node it links in marks what it reaches). It returns how many it linked.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) linkInLocked(reach *scratch, un []uint32) int {
+	ep, top, ok := g.entry()
+	if !ok {
+		return 0
+	}
+	capN := g.capacity()
+	reach.extend(capN)
+	s := g.scratchs.get(capN)
+	defer g.scratchs.put(s)
+	n := 0
+	for _, slot := range un {
+		if !g.Contains(slot) || reach.visited[slot] == reach.epoch {
+			continue
+		}
+		if g.connectLocked(s, reach, slot, ep, top) {
+			n++
+			g.markFrom(reach, slot)
+		}
+	}
+	return n
+}
+
+// markFrom marks in reach the nodes reachable on layer 0 from slot that are
+// not marked yet (a depth-first walk that stops at marked nodes).
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) markFrom(reach *scratch, from uint32) {
+	if !reach.visit(from) {
+		return
+	}
+	stack := append(reach.stack[:0], from)
+	for len(stack) > 0 {
+		x := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		l := g.list(x, 0)
+		for _, nb := range l[1 : 1+l[0]] {
+			if reach.visit(nb) {
+				stack = append(stack, nb)
+			}
+		}
+	}
+	reach.stack = stack
 }
 
 // reconnectLocked makes every live node reachable from the entry point on
@@ -247,23 +403,7 @@ func (g *Graph) reconnectLocked() int {
 	defer g.scratchs.put(reach)
 	s := g.scratchs.get(capN)
 	defer g.scratchs.put(s)
-	var stack []uint32
-	mark := func(from uint32) {
-		if !reach.visit(from) {
-			return
-		}
-		stack = append(stack[:0], from)
-		for len(stack) > 0 {
-			x := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			l := g.list(x, 0)
-			for _, nb := range l[1 : 1+l[0]] {
-				if reach.visit(nb) {
-					stack = append(stack, nb)
-				}
-			}
-		}
-	}
+	mark := func(from uint32) { g.markFrom(reach, from) }
 	total := 0
 	for pass := 0; pass < 64; pass++ {
 		reach.reset(0)
@@ -306,6 +446,13 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 	s.reset(0)
 	s.visit(slot)
 	cands := g.searchLayer(s, sc, cur, g.efC, g.efC, 0, true, nil, &st)
+	for _, r := range cands {
+		// A walk's marks taken with the graph shared may be stale: an
+		// Insert finished since may have linked slot from a reachable node.
+		if l := g.list(r.Slot, 0); slices.Contains(l[1:1+l[0]], slot) {
+			return true
+		}
+	}
 	for _, r := range cands {
 		l := g.list(r.Slot, 0)
 		if n := int(l[0]); n < g.m0 {
@@ -544,6 +691,7 @@ func (g *Graph) linkFrom(slot uint32, cands []vec.Neighbor) (added int) {
 			atomic.StoreUint32(&l[1+n], slot)
 			atomic.StoreUint32(&l[0], uint32(n+1))
 			g.indeg(slot).Add(1)
+			g.noteDirty(c.Slot) // (slot may have been deleted since it was queued)
 			added++
 			linked++
 		}

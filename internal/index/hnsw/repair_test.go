@@ -121,3 +121,53 @@ func TestRepairConcurrent(t *testing.T) {
 	require.GreaterOrEqual(t, rec, 0.95)
 	require.True(t, slices.IsSorted(freed))
 }
+
+// Nodes inserted while Repair's shared pass runs, into slots the pass has
+// already looked at, may link the tombstoned nodes it removes (construction
+// links tombstones): the exclusive pass repairs them from the lists written
+// meanwhile, so no edge reaches a freed slot (Check), and a node deleted
+// meanwhile stays for the next Repair.
+func TestRepairInsertsBehindSharedPass(t *testing.T) {
+	d := loadData(t, "glove-twitter-25", 4000, 20)
+	g, s := newGraph(t, Config{M: 8, EfConstruction: 64, Metric: d.metric, Seed: 9}, len(d.base[0]))
+	const held = 200 // slots 0..held-1 stay empty until the pass is past them
+	insertAll(g, s, seq(len(d.base))[held:], d.base[held:], 2)
+	r := rand.New(rand.NewPCG(9, 10))
+	dead := map[uint32]bool{}
+	for slot := uint32(held); slot < uint32(len(d.base)); slot++ {
+		if r.IntN(3) == 0 {
+			require.True(t, g.Delete(slot))
+			dead[slot] = true
+		}
+	}
+	next := uint32(0)
+	batches := 0
+	repairBatchHook = func() {
+		batches++
+		if batches < 2 || next >= held {
+			return
+		}
+		done := make(chan struct{})
+		go func() { // the hook holds the graph shared; Insert shares it
+			defer close(done)
+			for end := next + held/4; next < min(end, held); next++ {
+				s.Set(next, d.base[next])
+				g.Insert(next)
+			}
+			g.Delete(next - 1) // deleted meanwhile: not removed by this Repair
+		}()
+		<-done
+	}
+	t.Cleanup(func() { repairBatchHook = nil })
+	freed := g.Repair()
+	repairBatchHook = nil
+	require.Equal(t, uint32(held), next, "the pass ran out of batches before the inserts")
+	require.Len(t, freed, len(dead))
+	for _, slot := range freed {
+		require.True(t, dead[slot])
+	}
+	require.NoError(t, g.Check())
+	require.Equal(t, 4, g.Tombstones())
+	require.Len(t, g.Repair(), 4)
+	require.NoError(t, g.Check())
+}

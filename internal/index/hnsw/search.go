@@ -81,6 +81,15 @@ func (s *scratch) reset(n int) {
 	s.deep = s.deep[:0]
 }
 
+// extend grows the visited list to cover n slots, keeping the marks.
+func (s *scratch) extend(n int) {
+	if len(s.visited) < n {
+		nv := make([]uint16, n)
+		copy(nv, s.visited)
+		s.visited = nv
+	}
+}
+
 // visit marks slot visited and reports whether it was not before. It grows
 // the list when slot is beyond it (nodes inserted during the search).
 func (s *scratch) visit(slot uint32) bool {
