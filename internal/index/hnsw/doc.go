@@ -40,16 +40,20 @@
 //
 // # Concurrency
 //
-// Insert, Search, SearchTwoHop and Delete run concurrently; Check and
-// AppendBinary run alone. Repair re-selects the affected lists with the graph
-// shared (a batch of slots per hold) and takes it exclusively for a short
-// second pass; Reconnect looks for unreachable nodes with the graph shared and
-// takes it exclusively only when it finds some. At most one Repair at a time.
+// Insert, Search, SearchTwoHop and Delete run concurrently; Check runs
+// alone; AppendBinary holds the graph shared, and its caller keeps Insert,
+// Reinforce and Repair out for a consistent image. Repair re-selects the
+// affected lists with the graph shared (a batch of slots per hold), takes it
+// exclusively only for the lists written meanwhile and those left with no
+// candidate (local: O(those lists), not O(nodes)), then unlinks the removed
+// nodes with the graph shared again; Reconnect looks for unreachable nodes
+// with the graph shared and takes it exclusively only to link in those it
+// found. At most one Repair at a time.
 // Locks, in the order they are taken:
 //
 //  1. Graph.mu (RWMutex): shared by Insert, Search, SearchTwoHop, Delete,
-//     Repair's first pass and Reconnect's scan; exclusive for Repair's second
-//     pass, Check, AppendBinary and Reconnect's relinking.
+//     AppendBinary, Repair's first and third passes and Reconnect's walk;
+//     exclusive for Repair's second pass, Check and Reconnect's linking.
 //  2. Graph.top (Mutex): held by an Insert whose level is above the current
 //     top level, for its whole linking, so that the new entry point is
 //     published (atomically, in Graph.ep) only once it is linked.
@@ -58,13 +62,17 @@
 //     stripe at a time.
 //  4. Graph.grow (Mutex, leaf): chunk growth and the upper-layer allocator.
 //  5. Graph.rng (Mutex, leaf; taken before mu by Insert): the level generator.
+//  6. Graph.weak and Graph.dirty (Mutexes, leaves): the queue of nodes for
+//     Reinforce, and the nodes whose lists were written while a Repair's
+//     first pass ran.
 //
 // Neighbour lists are read without locks: every element (count and slots)
 // is read and written with sync/atomic, and a writer stores the entries
 // before the count. A reader may thus see a list mid-update — a mix of old
 // and new neighbours — but every slot it sees is a node of the graph (nodes
-// leave the graph only in Repair's second pass, which excludes readers),
-// which is all a search needs; this is race-free under the Go memory model
+// leave the graph only in Repair's third pass, after its exclusive second
+// pass has removed every edge to them, so no walk can reach them), which is
+// all a search needs; this is race-free under the Go memory model
 // and the race detector. A node's state and upper-layer storage are written before the
 // first edge to it is stored, so a reader that found the node sees them.
 //

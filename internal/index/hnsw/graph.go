@@ -103,9 +103,9 @@ type chunk struct {
 // distance it computes goes through the space and its scorers.
 //
 // Graph is safe for concurrent use: Insert, Delete, Search and the read-only
-// accessors may run at the same time from any goroutines; Repair, Check and
-// AppendBinary take the graph exclusively and wait for them. See doc.go for
-// the lock order.
+// accessors may run at the same time from any goroutines; Check, and the
+// short exclusive passes of Repair and Reconnect, take the graph exclusively
+// and wait for them. See doc.go for the lock order.
 type Graph struct {
 	cfg     Config
 	m, m0   int // caps on layers >= 1 and on layer 0
@@ -118,8 +118,8 @@ type Graph struct {
 	efC      int
 	scratchs scratchPool
 
-	// mu excludes Repair (and Check, AppendBinary) from everything else:
-	// Insert, Search and Delete hold it shared.
+	// mu excludes the exclusive passes of Repair and Reconnect (and Check)
+	// from everything else: Insert, Search and Delete hold it shared.
 	mu sync.RWMutex
 
 	// top serializes inserts that raise the maximum level, so that the new
