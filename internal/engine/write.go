@@ -167,6 +167,7 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	c.walBytes += int64(len(rec))
 	res := c.commit(index, ops)
 	c.writes.Add(1)
+	c.mon.activity.Add(1)
 	c.observeWrite(ops, index, at)
 	needCkpt := c.walBytes >= c.opts.CheckpointBytes
 	c.writeMu.Unlock()
