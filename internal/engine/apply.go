@@ -44,6 +44,9 @@ var errStale = errors.New("command index already applied")
 // state and cmd. Existence checks, metadata merges and the delete filter are
 // evaluated here, against the state at apply time. An index at or below the
 // applied index is refused as stale, without change (replay is idempotent).
+// cmd is validated with the input rules of its version (validate); one of a
+// version this build does not know is refused with errUnknownRules, which
+// the caller must not treat as an ordinary refusal (replay stops there).
 //
 // Graph work is not done here: a written vector's slot becomes pending (the
 // indexer links it later, queries scan it exactly until then), and a deleted
@@ -77,18 +80,37 @@ func (s *shard) commit(index uint64, ops []op) Result {
 	return Result{Index: index, Changed: len(ops), ops: ops}
 }
 
-// validate checks what cmd says without looking at the records: kinds, ids,
-// duplicate ids within the command, vectors (dimension dim, 0: fixed by the
-// first vector of cmd; finite; not zero under cosine). The driver calls it
-// before logging, so that a command refused by it is never logged; Apply
-// calls it again.
+// validate checks what cmd says without looking at the records, with the
+// input rules of cmd's version (Command.Rules): a log replays under the
+// rules each command was accepted under, whatever this build's are. The
+// driver calls it before logging (with RulesVersion), so that a command
+// refused by it is never logged; Apply calls it again. A version this build
+// does not know is refused with errUnknownRules.
+//
+// A rule that changes gets a new version (RulesVersion+1, a validateVn
+// beside validateV1, which stays as it is); dim, the state's dimension, is
+// the only input besides cmd.
 func (s *shard) validate(cmd *Command, dim int) error {
+	switch v := cmd.rules(); v {
+	case 1:
+		return s.validateV1(cmd, dim)
+	default:
+		return fmt.Errorf("%w: version %d (this build knows versions 1 to %d); open the collection with a newer build",
+			errUnknownRules, v, RulesVersion)
+	}
+}
+
+// validateV1 holds the rules of version 1: kinds, ids (checkID: 1 to
+// maxIDBytesV1 bytes), duplicate ids within the command, vectors
+// (dimension dim, 0: fixed by the first vector of cmd; finite; not zero
+// under cosine), a delete with ids or a filter.
+func (s *shard) validateV1(cmd *Command, dim int) error {
 	switch {
 	case cmd.Kind.puts():
 		seen := make(map[string]int, len(cmd.Puts))
 		for i := range cmd.Puts {
 			p := &cmd.Puts[i]
-			if err := checkID(i, p.ID); err != nil {
+			if err := checkID(i, p.ID, maxIDBytesV1); err != nil {
 				return err
 			}
 			if j, dup := seen[p.ID]; dup {
@@ -106,7 +128,7 @@ func (s *shard) validate(cmd *Command, dim int) error {
 		seen := make(map[string]int, len(cmd.Updates))
 		for i := range cmd.Updates {
 			u := &cmd.Updates[i]
-			if err := checkID(i, u.ID); err != nil {
+			if err := checkID(i, u.ID, maxIDBytesV1); err != nil {
 				return err
 			}
 			if j, dup := seen[u.ID]; dup {

@@ -52,11 +52,31 @@ func (k CommandKind) String() string {
 // state at apply time, so that replay (and a raft follower) reaches the same
 // state from the same log.
 type Command struct {
-	Kind    CommandKind
+	Kind CommandKind
+	// Rules is the version of the input rules (apply.go, validate) the
+	// command was accepted under: a record is validated on replay with the
+	// rules it was logged under, not with this build's, so that a later
+	// build that tightens a rule still replays what an older one accepted.
+	// 0 is RulesVersion; the writer logs the version it validated with.
+	Rules   uint32
 	Puts    []Put          // CmdAdd, CmdAddSkipExisting, CmdUpsert
 	Updates []Update       // CmdUpdate, CmdUpdateIgnoreMissing, CmdUpsertMerge
 	IDs     []string       // CmdDelete; nil: every record (Filter is then set)
 	Filter  *filter.Filter // CmdDelete; nil: no condition
+}
+
+// RulesVersion is the version of the input rules this build validates
+// writes with. Version 1: ids of 1 to 4096 bytes, no id twice in a command,
+// vectors non-empty, of the collection's dimension, finite, and not the
+// zero vector under cosine; a delete names ids or a filter.
+const RulesVersion = 1
+
+// rules is the version cmd is validated with.
+func (cmd *Command) rules() uint32 {
+	if cmd.Rules == 0 {
+		return RulesVersion
+	}
+	return cmd.Rules
 }
 
 func (k CommandKind) puts() bool { return k == CmdAdd || k == CmdAddSkipExisting || k == CmdUpsert }
@@ -119,6 +139,11 @@ const (
 
 	delHasIDs    = 1 << 0
 	delHasFilter = 1 << 1
+
+	// cmdHasRules, in the command's kind byte, says that the version of
+	// its input rules follows (a uvarint, 2 or more); without it the
+	// command is of version 1, as every record before the bit was.
+	cmdHasRules = 1 << 7
 )
 
 // cmdHeaderRoom is the room appendCommandBody leaves at the front of its
@@ -128,7 +153,7 @@ const cmdHeaderRoom = 1 + binary.MaxVarintLen64*2
 
 // appendCommandBody appends cmd's encoding after cmdHeaderRoom free bytes:
 //
-//	cmd     := kind(u8) body
+//	cmd     := kind(u8; bit 7 = rules follow) [rules(uvarint) >= 2] body
 //	puts    := count(uvarint) (id(str) flags(u8) [doc(str)] meta(map) vector)*
 //	updates := count(uvarint) (id(str) flags(u8) [doc(str)] meta(map) delkeys [vector])*
 //	delete  := flags(u8) [count(uvarint) id(str)*] [len(uvarint) filter]
@@ -136,7 +161,12 @@ const cmdHeaderRoom = 1 + binary.MaxVarintLen64*2
 //	delkeys := count(uvarint) str*
 func appendCommandBody(dst []byte, cmd *Command) []byte {
 	dst = append(dst, make([]byte, cmdHeaderRoom)...)
-	dst = append(dst, byte(cmd.Kind))
+	if v := cmd.rules(); v != 1 {
+		dst = append(dst, byte(cmd.Kind)|cmdHasRules)
+		dst = binary.AppendUvarint(dst, uint64(v))
+	} else {
+		dst = append(dst, byte(cmd.Kind))
+	}
 	switch {
 	case cmd.Kind.puts():
 		dst = binary.AppendUvarint(dst, uint64(len(cmd.Puts)))
@@ -247,9 +277,18 @@ var errCorruptCommand = errors.New("corrupt command")
 
 // decodeCommand decodes a command body (the rest of r).
 func decodeCommand(r *payload.Reader) (*Command, error) {
-	cmd := &Command{Kind: CommandKind(r.Byte())}
+	kb := r.Byte()
 	if r.Err != nil {
 		return nil, fmt.Errorf("%w: no kind", errCorruptCommand)
+	}
+	cmd := &Command{Kind: CommandKind(kb &^ cmdHasRules), Rules: 1}
+	if kb&cmdHasRules != 0 {
+		v := r.Uvarint()
+		if r.Err != nil || v < 2 || v > math.MaxUint32 {
+			// Version 1 is written as no version (one encoding per command).
+			return nil, fmt.Errorf("%w: rules version %d", errCorruptCommand, v)
+		}
+		cmd.Rules = uint32(v)
 	}
 	count := func(minSize int) int {
 		n := r.Uvarint()

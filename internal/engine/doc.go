@@ -32,7 +32,8 @@
 // under writeMu, so replay reproduces the live verdicts; what the monitor
 // and queries change is appended as a guardrail record by the collection's
 // monitor round (scheduler.go; under writeMu, like a write), at once for
-// urgent changes; the
+// urgent changes, else when material (an idle collection's own probes
+// append nothing: guardrails.go); the
 // checkpoint holds all of it. Every WAL record carries an index (the
 // applied index) and a time. docs/format/guardrails.md has the layout.
 //

@@ -241,7 +241,9 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 				c.log.Error("guardrail record cannot be restored in full (the data are not affected)", "index", rec.index, "err", err)
 			}
 		case recCommand:
-			c.replayCommand(index, at, rec.cmd)
+			if err := c.replayCommand(index, at, rec.cmd); err != nil {
+				return err
+			}
 		default:
 			// A batch of the first formats: ops resolved by the writer.
 			if err := c.checkReplay(rec.ops); err != nil {

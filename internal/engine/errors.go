@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/sextantdb/sextant/internal/errs"
+import (
+	"errors"
+
+	"github.com/sextantdb/sextant/internal/errs"
+)
 
 var (
 	errNotFound          = errs.ErrNotFound
@@ -10,3 +14,8 @@ var (
 	errAlreadyExists     = errs.ErrAlreadyExists
 	errInvalidArgument   = errs.ErrInvalidArgument
 )
+
+// errUnknownRules refuses a command logged under a version of the input
+// rules this build does not know (a newer build wrote it): it is neither
+// applied nor skipped, and the log does not open.
+var errUnknownRules = errors.New("command logged under unknown input rules")

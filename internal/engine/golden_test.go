@@ -28,10 +28,13 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of the go
 // style of etcd raft's interaction tests: each case is a directive, its
 // input and, after "----", the expected output.
 //
-//	apply <kind>     the input lines are the command's records as JSON
+//	apply <kind> [rules=<n>]
+//	                 the input lines are the command's records as JSON
 //	                 (puts: {"id","vector","meta","doc"}; updates add
 //	                 "delete_keys" and "set_doc"; delete: {"ids","where",
-//	                 "where_document"}); prints the Result
+//	                 "where_document"}); logs it with input rules version
+//	                 n (default: the current) and prints the Result
+//	record           prints the last logged record in hex, header apart
 //	state            prints every record in insertion order
 //	replay           encodes every command applied so far as WAL records,
 //	                 applies them to a fresh shard and prints its state
@@ -123,6 +126,13 @@ func runDirective(t *testing.T, c goldenCase, s **shard, log *[][]byte, index *u
 		return "ok"
 	case "state":
 		return dumpShard(*s)
+	case "record":
+		require.NotEmpty(t, *log)
+		b := (*log)[len(*log)-1]
+		rec, err := decodeRecord(b)
+		require.NoError(t, err)
+		body := appendCommandBody(nil, rec.cmd)[cmdHeaderRoom:]
+		return fmt.Sprintf("header % x\ncommand % x\nrules %d", b[:len(b)-len(body)], body, rec.cmd.Rules)
 	case "replay":
 		r := newShard((*s).cfg)
 		for _, b := range *log {
@@ -140,6 +150,10 @@ func runDirective(t *testing.T, c goldenCase, s **shard, log *[][]byte, index *u
 		}
 		require.NotZero(t, kind, "unknown command %q", f[1])
 		cmd := goldenCommand(t, kind, c.input)
+		for _, arg := range f[2:] {
+			_, err := fmt.Sscanf(arg, "rules=%d", &cmd.Rules)
+			require.NoError(t, err, "argument %q", arg)
+		}
 		*index++
 		*log = append(*log, putRecordHeader(appendCommandBody(nil, cmd), *index, 0))
 		res := (*s).Apply(*index, cmd)

@@ -28,7 +28,26 @@ import (
 //     once (and synced) when a finding opens or resolves, ef or the degraded
 //     state changes, or an operator acts; otherwise (new recall samples,
 //     metric-check samples, a finding seen again) at most every
-//     persistInterval. A kill -9 loses at most that much of the latter.
+//     persistInterval, and then only when the change is material (below).
+//     A kill -9 loses at most that much of the latter.
+//
+// Material, for a non-urgent change: something other than the monitor's
+// idle probes happened since the last record (monitorSet.activity: a
+// command written, a graph repair, a sampled live query re-run, an
+// on-demand measurement, a probe while records waited for the indexer; or
+// queries changed the query side of drift), or the metric check's verdict
+// changed, or the recall window gets its first sample. What is left out is
+// an idle collection's probes re-measuring a graph and data that have not
+// changed since the last record — the same quantity, estimated again, and a
+// finding they raise again (its count and last-seen time): written with
+// the next record, checkpoint or clean close, and on a kill -9 measured
+// anew after the restart. So a collection that nobody writes to or queries
+// appends no record at all (its WAL does not grow, and no checkpoint
+// follows), while everything an operator acts on (findings, ef, auto_ef,
+// degraded, the metric verdict) is still durable at once or within
+// persistInterval. A rule on the estimate's value ("changed beyond
+// rounding") would not do: the estimate of a fixed graph wanders by its
+// sampling noise, and the records would follow the noise.
 //
 // Replay applies the sections in log order; the last state wins.
 
@@ -56,6 +75,8 @@ type savedState struct {
 	recallSeq  uint64 // RecallEstimator.Seq
 	driftQuery uint64 // Drift.QueryVersion
 	driftReset bool   // the baseline was reset since
+	activity   uint64 // monitorSet.activity
+	verdict    string // MetricCheck.Verdict
 }
 
 func appendSection(dst []byte, tag byte, body []byte) []byte {
@@ -114,7 +135,8 @@ func (m *monitorSet) restoreGuardrails(b []byte) error {
 // versions captures the pieces' versions now.
 func (m *monitorSet) versions(at time.Time) savedState {
 	return savedState{at: at, ledger: m.ledger.Version(), ledgerOpen: m.ledger.OpenVersion(),
-		autopilot: m.ap.Version(), metric: m.metric.Version(), recallSeq: m.est.Seq(), driftQuery: m.drift.QueryVersion()}
+		autopilot: m.ap.Version(), metric: m.metric.Version(), recallSeq: m.est.Seq(), driftQuery: m.drift.QueryVersion(),
+		activity: m.activity.Load(), verdict: m.metric.Verdict()}
 }
 
 // markSaved records that the state as it is now is durable.
@@ -128,6 +150,16 @@ func (m *monitorSet) changed(next savedState) (dirty, urgent bool) {
 	dirty = urgent || next.recallSeq != s.recallSeq || next.ledger != s.ledger || next.metric != s.metric ||
 		next.driftQuery != s.driftQuery
 	return dirty, urgent
+}
+
+// material reports whether a non-urgent change captured in next is worth a
+// record of its own (see the top of this file): something other than the
+// idle probes happened, or the metric verdict changed, or the recall window
+// gets its first sample.
+func (m *monitorSet) material(next savedState) bool {
+	s := &m.saved
+	return next.activity != s.activity || next.driftQuery != s.driftQuery || next.verdict != s.verdict ||
+		s.recallSeq == 0 && next.recallSeq != 0
 }
 
 // changedSections appends the sections changed between the last save and
@@ -159,7 +191,8 @@ func (m *monitorSet) changedSections(dst []byte, next savedState) []byte {
 
 // persistGuardrails appends a guardrail record with the sections changed
 // since the last one and waits until it is durable: always when force,
-// otherwise when a change is urgent or the last save is persistInterval old.
+// otherwise when a change is urgent, or material and the last save is
+// persistInterval old.
 // It does nothing on a read-only (failed) collection; it runs while the
 // collection closes (the final record), so public callers check
 // checkWritable first.
@@ -188,7 +221,7 @@ func (c *Collection) appendGuardrailsLocked(force bool) (wal.Pos, bool, error) {
 	now := c.mon.opts.Clock()
 	next := c.mon.versions(now)
 	anyChange, urgent := c.mon.changed(next)
-	if !anyChange || !force && !urgent && now.Sub(c.mon.saved.at) < persistInterval {
+	if !anyChange || !force && !urgent && (now.Sub(c.mon.saved.at) < persistInterval || !c.mon.material(next)) {
 		return wal.Pos{}, false, nil
 	}
 	sections := c.mon.changedSections(nil, next)

@@ -395,3 +395,106 @@ func TestCloseKeepsGuardrails(t *testing.T) {
 	require.Equal(t, before.Drift.NearestQueries, after.Drift.NearestQueries)
 	require.Positive(t, after.Drift.NearestQueries)
 }
+
+// walCount returns the records and bytes c appended to its WAL since the
+// last checkpoint (guardrail records included).
+func walCount(c *Collection) (uint64, int64) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	return c.applied, c.walBytes
+}
+
+// TestIdleCollectionWritesNothing: an HNSW collection that nobody writes to
+// or queries keeps probing itself (recall and metric-check samples), but
+// appends no guardrail record for them however long it stays idle, so that
+// its WAL does not grow; activity (a query re-run exactly) is persisted
+// again; a crash keeps what the operator was told, and a clean close the
+// probes' samples too.
+func TestIdleCollectionWritesNothing(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	clk := &testClock{}
+	mem := vfs.NewMem()
+	open := func(fs vfs.FS) *Collection {
+		c, err := Open(Options{FS: fs, Dir: "/db/coll", CheckpointBytes: 1 << 30, Monitor: MonitorOptions{
+			Budget: 1, MinInterval: 5 * time.Millisecond, Clock: clk.now,
+			Metric: monitor.MetricOptions{MinSamples: 16, FastInterval: time.Millisecond, SlowInterval: 5 * time.Millisecond},
+		}}, Config{Dim: guardDim, Metric: vec.Cosine, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 100})
+		require.NoError(t, err)
+		verifyAtCleanup(t, c)
+		return c
+	}
+	c := open(mem)
+	for b := 0; b < 4; b++ {
+		putAll(t, c, fmt.Sprintf("base%d", b), concentrated(rng, 100, 0, func() float64 { return 1 }))
+	}
+	c.WaitIndexed()
+	require.Equal(t, "hnsw", c.Stats().Mode)
+	// The writes are persisted with what the probes learned meanwhile; the
+	// metric check ends its learning (its verdict is material).
+	require.Eventually(t, func() bool {
+		h := c.Health()
+		return h.Recall.Samples >= 5 && h.Metric.Samples >= 16
+	}, 20*time.Second, time.Millisecond)
+	clk.advance(persistInterval + time.Second)
+	c.mon.kickPersist()
+	time.Sleep(50 * time.Millisecond)
+	recs, bytes := walCount(c)
+	samples, metric := c.Health().Sampler.Stored, c.mon.metric.Version()
+
+	// Idle: ten persist intervals; the probes go on.
+	for range 10 {
+		clk.advance(persistInterval + time.Second)
+		c.mon.kickPersist()
+		time.Sleep(30 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool {
+		return c.Health().Sampler.Stored > samples+5 && c.mon.metric.Version() > metric+5
+	}, 20*time.Second, time.Millisecond, "the idle collection probes")
+	clk.advance(persistInterval + time.Second)
+	c.mon.kickPersist()
+	time.Sleep(30 * time.Millisecond)
+	r2, b2 := walCount(c)
+	require.Equal(t, recs, r2, "guardrail records appended by an idle collection (%d bytes)", b2-bytes)
+	require.Equal(t, bytes, b2)
+
+	// A query re-run exactly is activity: it is persisted within the interval.
+	seq, act := c.mon.est.Seq(), c.mon.activity.Load()
+	for i := 0; c.mon.activity.Load() == act; i++ {
+		require.Less(t, i, 10000)
+		search(t, c, concentrated(rng, 1, 0, func() float64 { return 1 })[0])
+		time.Sleep(time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return c.mon.est.Seq() > seq }, 20*time.Second, time.Millisecond)
+	clk.advance(persistInterval + time.Second)
+	c.mon.kickPersist()
+	require.Eventually(t, func() bool { r, _ := walCount(c); return r > r2 }, 20*time.Second, time.Millisecond)
+
+	// Idle again, then a crash: what the operator was told (the metric
+	// verdict, ef, findings) and a recall window survive it; the probes'
+	// samples since the last record are measured anew.
+	for range 3 {
+		clk.advance(persistInterval + time.Second)
+		c.mon.kickPersist()
+		time.Sleep(30 * time.Millisecond)
+	}
+	crashed := mem.CrashClone(rng)
+	// A clean close writes the probes' samples: the reopened collection
+	// holds the same recall window and metric check.
+	closeVerified(t, c)
+	before := c.Health()
+	c = open(crashed)
+	after := c.Health()
+	require.Equal(t, before.Metric.Verdict, after.Metric.Verdict)
+	require.Equal(t, before.EffectiveEf, after.EffectiveEf)
+	require.Equal(t, openCodes(before), openCodes(after))
+	require.Positive(t, after.Recall.Samples)
+	closeVerified(t, c)
+
+	c = open(mem)
+	defer closeVerified(t, c)
+	after = c.Health()
+	require.Equal(t, before.Recall.Samples, after.Recall.Samples)
+	require.Equal(t, before.Metric.Samples, after.Metric.Samples)
+	require.Equal(t, before.Metric.Verdict, after.Metric.Verdict)
+	require.Equal(t, before.EffectiveEf, after.EffectiveEf)
+}

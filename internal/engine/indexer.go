@@ -358,6 +358,7 @@ func (c *Collection) repairIfDue() bool {
 	c.mu.Unlock()
 	c.ix.repairing.Store(false)
 	c.repairs.Add(1)
+	c.mon.activity.Add(1) // the graph changed: the probes' samples after it are news
 	c.repDur.Store(int64(d))
 	c.repPause.Store(int64(pause))
 	level := slog.LevelInfo

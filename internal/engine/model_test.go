@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/sextantdb/sextant/internal/filter"
 	"github.com/sextantdb/sextant/internal/payload"
 	"github.com/sextantdb/sextant/internal/storage/vfs"
+	"github.com/sextantdb/sextant/internal/storage/wal"
 	"github.com/sextantdb/sextant/internal/vec"
 )
 
@@ -413,8 +416,9 @@ func newShard(cfg Config) *shard {
 
 func TestCommandRoundTrip(t *testing.T) {
 	g := &gen{r: rand.New(rand.NewPCG(4, 4)), ids: 10}
-	for range 500 {
+	for i := range 500 {
 		cmd := g.command()
+		cmd.Rules = []uint32{0, 1, 2, 300, math.MaxUint32}[i%5]
 		b := putRecordHeader(appendCommandBody(nil, cmd), 77, -5)
 		rec, err := decodeRecord(b)
 		require.NoError(t, err)
@@ -423,6 +427,12 @@ func TestCommandRoundTrip(t *testing.T) {
 		require.Equal(t, int64(-5), rec.at)
 		got := rec.cmd
 		require.Equal(t, cmd.Kind, got.Kind)
+		require.Equal(t, cmd.rules(), got.Rules, "rules version")
+		if cmd.rules() == 1 {
+			// Version 1 is the format of the records written before the
+			// field: the kind byte alone.
+			require.Equal(t, byte(cmd.Kind), b[len(b)-len(appendCommandBody(nil, cmd))+cmdHeaderRoom])
+		}
 		require.Equal(t, cmd.Filter.String(), got.Filter.String())
 		require.Equal(t, cmd.IDs, got.IDs)
 		// Puts and updates compare field by field (an empty map decodes as nil).
@@ -445,6 +455,78 @@ func TestCommandRoundTrip(t *testing.T) {
 			require.Error(t, err)
 		}
 	}
+	// Version 1 has one encoding (no field): an explicit 0 or 1 is corrupt,
+	// as is a version past uint32.
+	body := appendCommandBody(nil, &Command{Kind: CmdDelete, IDs: []string{"a"}})[cmdHeaderRoom:]
+	for _, v := range []uint64{0, 1, math.MaxUint32 + 1} {
+		b := append([]byte{recCommand, 1, 0, byte(CmdDelete) | cmdHasRules}, binary.AppendUvarint(nil, v)...)
+		_, err := decodeRecord(append(b, body[1:]...))
+		require.ErrorIs(t, err, errCorruptCommand, "rules %d", v)
+	}
+}
+
+// TestRulesVersionAtApply: a command is validated with the rules of its
+// version; one of a version this build does not know is refused, whatever
+// it holds, and changes nothing; a live write logs the current version.
+func TestRulesVersionAtApply(t *testing.T) {
+	s := newShard(Config{Metric: vec.Cosine})
+	ok := []Put{{ID: "a", Vector: []float32{1, 2}}}
+	require.NoError(t, s.Apply(1, &Command{Kind: CmdAdd, Puts: ok, Rules: 1}).Err)
+	res := s.Apply(2, &Command{Kind: CmdAdd, Puts: []Put{{ID: "b", Vector: []float32{1, 2}}}, Rules: RulesVersion + 1})
+	require.ErrorIs(t, res.Err, errUnknownRules)
+	require.Contains(t, res.Err.Error(), "newer build")
+	require.Zero(t, res.Changed)
+	require.Len(t, s.mu.ids, 1)
+	// Version 1 refuses what it always refused.
+	long := strings.Repeat("x", maxIDBytesV1+1)
+	require.ErrorIs(t, s.Apply(3, &Command{Kind: CmdAdd, Puts: []Put{{ID: long, Vector: []float32{1, 2}}}, Rules: 1}).Err, errInvalidArgument)
+	require.ErrorIs(t, s.Apply(4, &Command{Kind: CmdAdd, Puts: []Put{{ID: "z", Vector: []float32{0, 0}}}, Rules: 1}).Err, errInvalidVector)
+
+	// A live write given another version is validated and logged under
+	// this build's; the caller's command is not changed.
+	mem := vfs.NewMem()
+	c := openMem(t, mem, 1000)
+	cmd := &Command{Kind: CmdAdd, Puts: []Put{{ID: "a", Vector: testVec(0, 0)}}, Rules: 7}
+	_, err := c.Write(cmd)
+	require.NoError(t, err)
+	require.Equal(t, uint32(7), cmd.Rules)
+	closeVerified(t, c)
+	c = openMem(t, mem, 1000)
+	require.Equal(t, 1, c.Stats().Live)
+	closeVerified(t, c)
+}
+
+// TestUnknownRulesRefuseOpen: a command record logged under input rules
+// this build does not know (a newer build's log) refuses the open with a
+// clear error, rather than being skipped (its records were acknowledged);
+// the log is left as it was, and opens again once the record is gone.
+func TestUnknownRulesRefuseOpen(t *testing.T) {
+	mem := vfs.NewMem()
+	c := openMem(t, mem, 1000)
+	addBatch(t, c, 0, 3)
+	c.writeMu.Lock()
+	next := c.applied + 1
+	c.writeMu.Unlock()
+	closeVerified(t, c) // a final checkpoint: the WAL after it is empty
+
+	w, err := wal.Open(wal.Options{FS: mem, Dir: "/db/coll/wal"})
+	require.NoError(t, err)
+	future := &Command{Kind: CmdAdd, Puts: []Put{{ID: "new", Vector: testVec(1, 1)}}, Rules: RulesVersion + 1}
+	pos, err := w.Append(putRecordHeader(appendCommandBody(nil, future), next, 1))
+	require.NoError(t, err)
+	require.NoError(t, w.Sync(pos))
+	require.NoError(t, w.Close())
+
+	_, err = Open(Options{FS: mem, Dir: "/db/coll", CheckpointBytes: 1 << 30},
+		Config{Dim: testDim, Metric: vec.Cosine, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 1000})
+	require.ErrorIs(t, err, errUnknownRules)
+	require.False(t, wal.IsCorruption(err), "not corruption: repair must not truncate it")
+	require.Contains(t, err.Error(), fmt.Sprintf("WAL record %d", next))
+	require.Contains(t, err.Error(), fmt.Sprintf("version %d", RulesVersion+1))
+	// Refused again: the open changed nothing.
+	_, err = Open(Options{FS: mem, Dir: "/db/coll", CheckpointBytes: 1 << 30},
+		Config{Dim: testDim, Metric: vec.Cosine, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 1000})
+	require.ErrorIs(t, err, errUnknownRules)
 }
 
 // FuzzDecodeCommand decodes arbitrary command records: never a panic; what
@@ -453,8 +535,10 @@ func TestCommandRoundTrip(t *testing.T) {
 // consistent state).
 func FuzzDecodeCommand(f *testing.F) {
 	g := &gen{r: rand.New(rand.NewPCG(5, 5)), ids: 6}
-	for range 20 {
-		f.Add(putRecordHeader(appendCommandBody(nil, g.command()), 1, 0))
+	for i := range 20 {
+		cmd := g.command()
+		cmd.Rules = uint32(i % 3) // current, 1 and a future version
+		f.Add(putRecordHeader(appendCommandBody(nil, cmd), 1, 0))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := decodeRecord(b)
@@ -469,6 +553,10 @@ func FuzzDecodeCommand(f *testing.F) {
 			s := newShard(Config{Metric: metric})
 			s.Apply(1, &Command{Kind: CmdUpsert, Puts: []Put{{ID: "r00", Vector: []float32{1, 2}, Meta: payload.Map{"g": int64(1)}}}})
 			res := s.Apply(2, rec.cmd)
+			if rec.cmd.Rules > RulesVersion {
+				require.ErrorIs(t, res.Err, errUnknownRules)
+				require.Len(t, s.mu.ids, 1)
+			}
 			if res.Err == nil && rec.cmd.Kind.puts() {
 				for _, p := range rec.cmd.Puts {
 					_, ok := s.mu.ids[p.ID]

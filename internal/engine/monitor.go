@@ -60,6 +60,14 @@ type monitorSet struct {
 
 	plans [len(planKinds)]queryHist // query seconds by plan (lock-free)
 
+	// activity counts what changed the collection or its guardrail state
+	// other than an idle probe re-measuring a settled graph: commands
+	// written, graph repairs, sampled live queries re-run, on-demand
+	// measurements, probes while records wait for the indexer. Guardrail
+	// changes made without it are persisted only when material
+	// (appendGuardrailsLocked).
+	activity atomic.Uint64
+
 	mu struct {
 		sync.Mutex
 		degraded bool
@@ -215,7 +223,8 @@ func (c *Collection) offerSample(q []float32, k int, f *filter.Filter, res []vec
 // scheduler: it re-runs the sampled queries handed over, probes with a
 // stored vector when a probe is due, runs the metric check and the
 // autopilot, and persists the guardrail state (at once for urgent changes,
-// else every persistInterval). It returns how long until the next round:
+// else every persistInterval, and the idle probes' samples only when they
+// changed something material: see appendGuardrailsLocked). It returns how long until the next round:
 // the probe interval (a quarter of the sampler's idle interval, at most a
 // second) while the collection is active; once it has been idle (no write,
 // no sampled query) for idleAfter, half the time it has been idle, up to
@@ -289,6 +298,7 @@ func (c *Collection) measure(job sampleJob) {
 		ids[i] = n.Slot
 	}
 	c.mon.est.Observe(job.approx, ids, job.k, job.filter != nil, c.mon.opts.Clock())
+	c.mon.activity.Add(1)
 }
 
 // probe uses a stored vector as a query when the sampler asks for one.
@@ -308,7 +318,9 @@ func (c *Collection) probe() {
 }
 
 // measureStored searches with the idx-th live record's vector at the
-// effective ef and compares with exact search, both without the record.
+// effective ef and compares with exact search, both without the record. A
+// sample taken while records wait for the indexer (the graph is still
+// changing) counts as activity.
 func (c *Collection) measureStored(idx, k int) {
 	start := time.Now()
 	c.mu.RLock()
@@ -323,6 +335,7 @@ func (c *Collection) measureStored(idx, k int) {
 		return
 	}
 	q := slices.Clone(c.mu.vectors.At(slot))
+	settling := !c.mu.pending.IsEmpty() || !c.mu.inflight.IsEmpty()
 	approx, _ := g.Search(q, k+1, max(c.effectiveEf(), k+1), nil, nil)
 	approx, _, _ = c.withPendingLocked(context.Background(), q, k+1, nil, false, approx)
 	exact, _ := c.exactLocked(context.Background(), q, k+1, c.mu.live, nil)
@@ -338,6 +351,9 @@ func (c *Collection) measureStored(idx, k int) {
 		return out
 	}
 	c.mon.est.Observe(drop(approx), drop(exact), k, false, c.mon.opts.Clock())
+	if settling {
+		c.mon.activity.Add(1)
+	}
 }
 
 // MeasureRecall runs n stored vectors as queries now (an on-demand
@@ -349,6 +365,7 @@ func (c *Collection) MeasureRecall(n int) monitor.Estimate {
 	for i := 0; i < n && live > 1; i++ {
 		c.measureStored(rand.IntN(live), 10)
 	}
+	c.mon.activity.Add(1) // asked for: persisted like a live sample
 	c.steer()
 	return c.mon.est.Estimate()
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -9,16 +10,21 @@ import (
 	"github.com/sextantdb/sextant/internal/payload"
 )
 
-// MaxIDBytes is the longest record id, in bytes, a write accepts.
-const MaxIDBytes = 4096
+// MaxIDBytes is the longest record id, in bytes, a write accepts (the
+// limit of the current input rules, RulesVersion).
+const MaxIDBytes = maxIDBytesV1
 
-// checkID validates the id of the i-th record of a batch.
-func checkID(i int, id string) error {
+// maxIDBytesV1 is the id limit of input rules version 1: it stays 4096
+// for the records logged under them, whatever MaxIDBytes becomes.
+const maxIDBytesV1 = 4096
+
+// checkID validates the id of the i-th record of a batch against limit.
+func checkID(i int, id string, limit int) error {
 	switch {
 	case id == "":
 		return errs.Record(errInvalidArgument, i, id, "id is empty")
-	case len(id) > MaxIDBytes:
-		return errs.Record(errInvalidArgument, i, id, "id is %d bytes long, over the limit of %d bytes", len(id), MaxIDBytes)
+	case len(id) > limit:
+		return errs.Record(errInvalidArgument, i, id, "id is %d bytes long, over the limit of %d bytes", len(id), limit)
 	}
 	return nil
 }
@@ -123,6 +129,13 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	if cmd.empty() {
 		return Result{}, nil
 	}
+	if cmd.Rules != RulesVersion {
+		// A live write is accepted under this build's rules, and logged
+		// with their version (the caller's cmd is left as it is).
+		cp := *cmd
+		cp.Rules = RulesVersion
+		cmd = &cp
+	}
 	c.mu.RLock()
 	dim := c.mu.dim
 	c.mu.RUnlock()
@@ -167,6 +180,7 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 	c.walBytes += int64(len(rec))
 	res := c.commit(index, ops)
 	c.writes.Add(1)
+	c.mon.activity.Add(1)
 	c.observeWrite(ops, index, at)
 	needCkpt := c.walBytes >= c.opts.CheckpointBytes
 	c.writeMu.Unlock()
@@ -184,17 +198,25 @@ func (c *Collection) propose(cmd *Command) (Result, error) {
 }
 
 // replayCommand applies a command record during Open, as propose applied
-// it live.
+// it live. A command of input rules this build does not know refuses the
+// open (the error); any other refusal is logged and the command skipped.
 // REQUIRES: exclusive access during Open.
-func (c *Collection) replayCommand(index uint64, at time.Time, cmd *Command) {
+func (c *Collection) replayCommand(index uint64, at time.Time, cmd *Command) error {
 	res := c.Apply(index, cmd)
-	if res.Err != nil {
-		// Only commands that applied are logged: a refusal on replay means
-		// the rules changed since it was written (or a foreign writer).
+	switch {
+	case errors.Is(res.Err, errUnknownRules):
+		// Logged by a newer build: skipping it would lose acknowledged
+		// records, applying it would guess at its rules.
+		return fmt.Errorf("WAL record %d (%v): %w", index, cmd.Kind, res.Err)
+	case res.Err != nil:
+		// Only commands that applied are logged, and each is validated
+		// with the rules it was logged under: a refusal on replay means a
+		// foreign or buggy writer (or the state resolved differently).
 		c.log.Error("logged command refused on replay; its records are not applied",
-			"index", index, "command", cmd.Kind.String(), "err", res.Err)
+			"index", index, "command", cmd.Kind.String(), "rules", cmd.rules(), "err", res.Err)
 	}
 	c.observeWrite(res.ops, index, at)
+	return nil
 }
 
 // orderEntry places a record in the insertion order: the record of seq

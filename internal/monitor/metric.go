@@ -328,17 +328,31 @@ func (m *MetricCheck) Report(metric vec.Metric) MetricReport {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	rep := m.reportLocked(metric)
-	switch m.mu.state {
-	case metricPending:
-		rep.Verdict = "pending"
-	case metricOK:
-		rep.Verdict, rep.Suggested = "ok", m.mu.suggested
-	case metricMismatch:
-		rep.Verdict, rep.Suggested = "mismatch: made for "+m.mu.suggested, m.mu.suggested
-	case metricInconclusive:
-		rep.Verdict = "inconclusive: near a bound"
-	}
+	rep.Verdict, rep.Suggested = m.verdictLocked()
 	return rep
+}
+
+// Verdict returns the check's verdict as Report does, without summarizing
+// the window.
+func (m *MetricCheck) Verdict() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	v, _ := m.verdictLocked()
+	return v
+}
+
+// verdictLocked returns the verdict and the suggested metric (none while
+// pending or inconclusive). REQUIRES: mu held.
+func (m *MetricCheck) verdictLocked() (verdict, suggested string) {
+	switch m.mu.state {
+	case metricOK:
+		return "ok", m.mu.suggested
+	case metricMismatch:
+		return "mismatch: made for " + m.mu.suggested, m.mu.suggested
+	case metricInconclusive:
+		return "inconclusive: near a bound", ""
+	}
+	return "pending", ""
 }
 
 // Version counts the samples taken (and restores): a caller that persists
