@@ -405,6 +405,10 @@ type pausesLine struct {
 	RepairPauseMs     float64 `json:"repair_pause_ms"` // the last repair's exclusive pass
 	ChurnSeconds      float64 `json:"churn_seconds"`
 	CheckpointSeconds float64 `json:"checkpoint_seconds"`
+	// The longest query of each part: the deletes and rewrites with the
+	// indexer and the repair beside them, then the checkpoint alone.
+	ChurnMaxMs      float64 `json:"churn_max_ms"`
+	CheckpointMaxMs float64 `json:"checkpoint_max_ms"`
 }
 
 // benchPauses measures the query latencies while maintenance runs: one
@@ -416,9 +420,18 @@ type pausesLine struct {
 func benchPauses(ctx context.Context, coll *sextant.Collection, data *benchData, k int, seed uint64) (pausesLine, error) {
 	n := data.base.Len()
 	line := pausesLine{Phase: "pauses", Engine: "sextant", Vectors: n}
-	query := func(stop func() bool) ([]time.Duration, error) {
+	// query runs queries until stop, which sees each one's latency (0
+	// before the first).
+	query := func(stop func(last time.Duration) bool) ([]time.Duration, error) {
 		var lat []time.Duration
-		for i := 0; !stop(); i++ {
+		for i := 0; ; i++ {
+			last := time.Duration(0)
+			if len(lat) > 0 {
+				last = lat[len(lat)-1]
+			}
+			if stop(last) {
+				break
+			}
 			q := data.queries.Row(i % data.queries.Len())
 			start := time.Now()
 			if _, err := coll.Query(ctx, sextant.QueryOptions{Embeddings: [][]float32{q}, K: k, Include: sextant.IncludeNone}); err != nil {
@@ -429,18 +442,28 @@ func benchPauses(ctx context.Context, coll *sextant.Collection, data *benchData,
 		return lat, nil
 	}
 	quietEnd := time.Now().Add(2 * time.Second)
-	quiet, err := query(func() bool { return time.Now().After(quietEnd) })
+	quiet, err := query(func(time.Duration) bool { return time.Now().After(quietEnd) })
 	if err != nil {
 		return line, err
 	}
 	slices.Sort(quiet)
 	line.QuietMaxMs, line.QuietP99Ms = round(ms(quiet[len(quiet)-1]), 3), round(percentile(quiet, 0.99)/1000, 3)
 
-	var done atomic.Bool
+	var done, inCheckpoint atomic.Bool
 	var lat []time.Duration
+	var churnMax, ckptMax time.Duration
 	var qerr error
 	var wg sync.WaitGroup
-	wg.Go(func() { lat, qerr = query(done.Load) })
+	wg.Go(func() {
+		lat, qerr = query(func(last time.Duration) bool {
+			m := &churnMax
+			if inCheckpoint.Load() {
+				m = &ckptMax // (a query that began before it counts here)
+			}
+			*m = max(*m, last)
+			return done.Load()
+		})
+	})
 	rng := rand.New(rand.NewPCG(seed, 7))
 	rows := rng.Perm(n)[:n*6/100]
 	before, _ := coll.Stats()
@@ -469,6 +492,7 @@ func benchPauses(ctx context.Context, coll *sextant.Collection, data *benchData,
 		}
 		line.ChurnSeconds = round(time.Since(start).Seconds(), 3)
 		ck := time.Now()
+		inCheckpoint.Store(true)
 		if err := coll.Checkpoint(); err != nil {
 			return err
 		}
@@ -492,6 +516,7 @@ func benchPauses(ctx context.Context, coll *sextant.Collection, data *benchData,
 		line.P999Ms = round(percentile(lat, 0.999)/1000, 3)
 		line.P99Ms = round(percentile(lat, 0.99)/1000, 3)
 	}
+	line.ChurnMaxMs, line.CheckpointMaxMs = round(ms(churnMax), 3), round(ms(ckptMax), 3)
 	return line, nil
 }
 

@@ -225,4 +225,6 @@ func TestBenchPauses(t *testing.T) {
 	require.Positive(t, p.Repairs, "deleting 6%% of the records and writing them again repairs the graph")
 	require.GreaterOrEqual(t, p.MaxMs, p.P99Ms)
 	require.Positive(t, p.CheckpointSeconds)
+	require.Positive(t, p.ChurnMaxMs)
+	require.Equal(t, p.MaxMs, max(p.ChurnMaxMs, p.CheckpointMaxMs), "the parts' longest queries are the longest query")
 }
