@@ -316,6 +316,10 @@ func (g *Graph) reconnect() (linked int, held time.Duration) {
 		}
 		reach := g.scratchs.get(g.capacity())
 		un := g.unreachableSlots(reach, ep) // (nodes being inserted count too)
+		var plan [][]vec.Neighbor
+		if len(un) > 0 && round < reconnectRounds {
+			plan = g.planLinks(reach, un)
+		}
 		g.mu.RUnlock()
 		if len(un) == 0 {
 			g.scratchs.put(reach)
@@ -324,7 +328,7 @@ func (g *Graph) reconnect() (linked int, held time.Duration) {
 		g.mu.Lock()
 		start := time.Now()
 		if round < reconnectRounds {
-			linked += g.linkInLocked(reach, un)
+			linked += g.linkInLocked(reach, un, plan)
 		} else {
 			linked += g.reconnectLocked()
 			g.checkInvariantsLocked("Reconnect")
@@ -338,12 +342,40 @@ func (g *Graph) reconnect() (linked int, held time.Duration) {
 	}
 }
 
+// planLinks returns, for each node of un, the reachable nodes nearest it
+// (nearReachable; up to planLinksCap of them), so that the distance
+// computations run with the graph shared and the exclusive hold only adds
+// edges.
+// REQUIRES: g.mu held (shared); reach marks the nodes reachable from the
+// entry point.
+func (g *Graph) planLinks(reach *scratch, un []uint32) [][]vec.Neighbor {
+	ep, top, ok := g.entry()
+	if !ok {
+		return nil
+	}
+	s := g.scratchs.get(g.capacity())
+	defer g.scratchs.put(s)
+	plan := make([][]vec.Neighbor, len(un))
+	for i, slot := range un {
+		c := g.nearReachable(s, reach, slot, ep, top)
+		plan[i] = slices.Clone(c[:min(len(c), planLinksCap)])
+	}
+	return plan
+}
+
+// planLinksCap is how many candidates planLinks keeps per node: the first
+// with room takes the edge, and nodes near a cut-off node rarely are all
+// full.
+const planLinksCap = 16
+
 // linkInLocked links in the nodes of un not reachable from the entry point
 // on layer 0, reach holding the marks of a walk from it (taken with the
 // graph shared: the nodes reachable then are taken as reachable still, and
-// a node it links in marks what it reaches). It returns how many it linked.
+// a node it links in marks what it reaches), from the candidates plan holds
+// for each (planLinks), or from a search when none of them will do. It
+// returns how many it linked.
 // REQUIRES: g.mu held exclusively.
-func (g *Graph) linkInLocked(reach *scratch, un []uint32) int {
+func (g *Graph) linkInLocked(reach *scratch, un []uint32, plan [][]vec.Neighbor) int {
 	ep, top, ok := g.entry()
 	if !ok {
 		return 0
@@ -353,11 +385,11 @@ func (g *Graph) linkInLocked(reach *scratch, un []uint32) int {
 	s := g.scratchs.get(capN)
 	defer g.scratchs.put(s)
 	n := 0
-	for _, slot := range un {
+	for i, slot := range un {
 		if !g.Contains(slot) || reach.visited[slot] == reach.epoch {
 			continue
 		}
-		if g.connectLocked(s, reach, slot, ep, top) {
+		if g.linkFromLocked(slot, plan[i]) || g.connectLocked(s, reach, slot, ep, top) {
 			n++
 			g.markFrom(reach, slot)
 		}
@@ -432,6 +464,14 @@ func (g *Graph) reconnectLocked() int {
 // finds is reachable.
 // REQUIRES: g.mu held exclusively.
 func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool {
+	return g.linkFromLocked(slot, g.nearReachable(s, reach, slot, ep, top))
+}
+
+// nearReachable returns the nodes nearest slot found by a search of layer 0
+// from a node reachable from ep (reach marks the reachable nodes), nearest
+// first, in s's memory: every node it finds is reachable.
+// REQUIRES: g.mu held (shared or exclusively).
+func (g *Graph) nearReachable(s, reach *scratch, slot, ep uint32, top int) []vec.Neighbor {
 	sc := s.sc
 	sc.SetNode(slot)
 	var st SearchStats
@@ -439,23 +479,31 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 	for l := top; l > 0; l-- {
 		cur = g.greedy(s, sc, cur, l, &st)
 	}
-	if cur.Slot == slot || reach.visited[cur.Slot] != reach.epoch {
+	if cur.Slot == slot || int(cur.Slot) >= len(reach.visited) || reach.visited[cur.Slot] != reach.epoch {
 		// The descent ended outside the reachable part: start from ep.
 		cur = vec.Neighbor{Slot: ep, Dist: sc.Dist(ep)}
 	}
 	s.reset(0)
 	s.visit(slot)
-	cands := g.searchLayer(s, sc, cur, g.efC, g.efC, 0, true, nil, &st)
+	return g.searchLayer(s, sc, cur, g.efC, g.efC, 0, true, nil, &st)
+}
+
+// linkFromLocked adds an edge to slot from the first of cands that has room
+// on layer 0 (or, failing that, in place of a neighbour that has another
+// in-edge), and reports whether slot is linked from one of them now.
+// REQUIRES: g.mu held exclusively.
+func (g *Graph) linkFromLocked(slot uint32, cands []vec.Neighbor) bool {
+	present := func(x uint32) bool { return int(x) < g.capacity() && g.stateOf(x)&statePresent != 0 }
 	for _, r := range cands {
 		// A walk's marks taken with the graph shared may be stale: an
 		// Insert finished since may have linked slot from a reachable node.
-		if l := g.list(r.Slot, 0); slices.Contains(l[1:1+l[0]], slot) {
+		if l := g.list(r.Slot, 0); present(r.Slot) && slices.Contains(l[1:1+l[0]], slot) {
 			return true
 		}
 	}
 	for _, r := range cands {
 		l := g.list(r.Slot, 0)
-		if n := int(l[0]); n < g.m0 {
+		if n := int(l[0]); present(r.Slot) && n < g.m0 {
 			atomic.StoreUint32(&l[1+n], slot)
 			atomic.StoreUint32(&l[0], uint32(n+1))
 			g.indeg(slot).Add(1)
@@ -463,6 +511,9 @@ func (g *Graph) connectLocked(s, reach *scratch, slot, ep uint32, top int) bool 
 		}
 	}
 	for _, r := range cands {
+		if !present(r.Slot) {
+			continue
+		}
 		l := g.list(r.Slot, 0)
 		for i := int(l[0]); i >= 1; i-- {
 			if v := g.indeg(l[i]); v.Load() > 1 {
