@@ -126,7 +126,9 @@ func (g *Graph) Repair() []uint32 {
 	g.pause.Store(int64(pause + held))
 	if invariants.Enabled {
 		g.mu.Lock()
-		g.checkInvariantsLocked("Repair")
+		// Structure only: an Insert since Reconnect's last walk may have
+		// cut a node off (Reconnect's next call links it).
+		g.checkInvariantsLocked("Repair", false)
 		g.mu.Unlock()
 	}
 	return p.dead
@@ -178,16 +180,17 @@ func (g *Graph) noteDirty(slot uint32) {
 }
 
 // checkInvariantsLocked runs the graph checker when invariants are compiled in
-// (the invariants and race tags), and panics if the graph is broken. It is
-// called at the end of the exclusive operations that leave a whole graph,
-// every live node reachable: Repair, and Reconnect when it relinked. Its cost
-// is Check's, O(nodes × M) with the graph held exclusively.
+// (the invariants and race tags), and panics if the graph is broken; with
+// reach it also walks for unreachable nodes. It is called at the end of
+// Repair (structure only) and when Reconnect relinked with the walk in its
+// exclusive hold (the graph whole). Its cost is Check's, O(nodes × M) with
+// the graph held exclusively.
 // REQUIRES: g.mu held exclusively.
-func (g *Graph) checkInvariantsLocked(op string) {
+func (g *Graph) checkInvariantsLocked(op string, reach bool) {
 	if !invariants.Enabled {
 		return
 	}
-	if err := g.checkLocked(); err != nil {
+	if err := g.checkLocked(reach); err != nil {
 		panic(fmt.Sprintf("BUG: hnsw: graph broken after %s: %v", op, err))
 	}
 }
@@ -331,7 +334,7 @@ func (g *Graph) reconnect() (linked int, held time.Duration) {
 			linked += g.linkInLocked(reach, un, plan)
 		} else {
 			linked += g.reconnectLocked()
-			g.checkInvariantsLocked("Reconnect")
+			g.checkInvariantsLocked("Reconnect", true)
 		}
 		held += time.Since(start)
 		g.mu.Unlock()
