@@ -18,6 +18,14 @@ func (g *Graph) Check() error {
 	return g.checkLocked(true)
 }
 
+// CheckStructure is Check without the walk for unreachable nodes: what
+// holds between the engine's batches of inserts and their walk (Reconnect).
+func (g *Graph) CheckStructure() error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.checkLocked(false)
+}
+
 // checkLocked is Check; without reach it leaves out the walk for unreachable
 // nodes.
 // REQUIRES: g.mu held exclusively.
