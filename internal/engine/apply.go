@@ -337,6 +337,8 @@ func (s *shard) applyOps(index uint64, ops []op) {
 				norm = float32(vec.Norm(o.vec))
 			}
 			st.recs[slot] = record{id: o.id, seq: seq, vidx: index, norm: norm, meta: o.meta, doc: o.doc}
+			st.dirty.Add(slot)
+			st.dirtyVec.Add(slot)
 			st.pidx.Add(slot, o.meta, o.doc)
 			st.ids[o.id] = slot
 			st.live.Add(slot)
@@ -363,6 +365,7 @@ func (s *shard) applyOps(index uint64, ops []op) {
 			if o.setDoc {
 				r.doc = o.doc
 			}
+			st.dirty.Add(slot)
 			st.pidx.Add(slot, r.meta, r.doc)
 		case opDel:
 			if slot, ok := st.ids[o.id]; ok {
@@ -382,6 +385,7 @@ func (s *shard) removeSlotLocked(slot uint32) {
 	delete(st.ids, r.id)
 	st.recs[slot] = record{}
 	st.live.Remove(slot)
+	st.dirty.Add(slot)
 	st.stale++
 	switch {
 	case st.graph == nil:

@@ -152,16 +152,26 @@ func decodeOps(r *payload.Reader) ([]op, error) {
 	return ops, nil
 }
 
-// ckptMeta is the checkpoint's manifest meta blob (JSON).
+// ckptMeta is the checkpoint's manifest meta blob (JSON). Version 1 has
+// vectors and records files in the checkpoint; version 2 lists segments
+// instead (docs/format/segments.md).
 type ckptMeta struct {
-	Version    int    `json:"version"`
-	Dim        int    `json:"dim"`
-	Slots      uint32 `json:"slots"`       // slots in use (vectors file holds this many)
-	Seq        uint64 `json:"seq"`         // last record sequence number
-	WALSegment int    `json:"wal_segment"` // replay starts at this segment
-	Graph      bool   `json:"graph"`       // a graph file is present
-	Applied    uint64 `json:"applied"`     // index of the last WAL record covered
-	Guardrails bool   `json:"guardrails"`  // a guardrails file is present
+	Version    int       `json:"version"`
+	Dim        int       `json:"dim"`
+	Slots      uint32    `json:"slots"`       // slots in use
+	Seq        uint64    `json:"seq"`         // last record sequence number
+	WALSegment int       `json:"wal_segment"` // replay starts at this segment
+	Graph      bool      `json:"graph"`       // a graph file is present
+	Applied    uint64    `json:"applied"`     // index of the last WAL record covered
+	Guardrails bool      `json:"guardrails"`  // a guardrails file is present
+	Segments   []segInfo `json:"segments,omitempty"`
+}
+
+// segInfo names one segment of a checkpoint, with what open checks it holds.
+type segInfo struct {
+	N       uint64 `json:"n"`
+	Bytes   int64  `json:"bytes"`
+	Entries uint64 `json:"entries"`
 }
 
 func (m ckptMeta) encode() []byte {
@@ -172,29 +182,39 @@ func (m ckptMeta) encode() []byte {
 	return b
 }
 
-// records file: count(uvarint) then per live slot:
+// appendRecord appends a record's persisted fields, as the records file of
+// version 1 and segment entries hold them:
 //
-//	slot(uvarint) seq(uvarint) id(str) norm(f32) flags(u8: 1 = has doc) [doc(str)] meta(map)
-func encodeRecords(dst []byte, c *state) []byte {
-	dst = binary.AppendUvarint(dst, uint64(c.live.GetCardinality()))
-	it := c.live.Iterator()
-	for it.HasNext() {
-		s := it.Next()
-		r := &c.recs[s]
-		dst = binary.AppendUvarint(dst, uint64(s))
-		dst = binary.AppendUvarint(dst, r.seq)
-		dst = appendStr(dst, r.id)
-		dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.norm))
-		if r.doc != nil {
-			dst = append(dst, 1)
-			dst = appendStr(dst, *r.doc)
-		} else {
-			dst = append(dst, 0)
-		}
-		dst = payload.AppendMap(dst, r.meta)
+//	seq(uvarint) id(str) norm(f32) flags(u8: 1 = has doc) [doc(str)] meta(map)
+func appendRecord(dst []byte, r *record) []byte {
+	dst = binary.AppendUvarint(dst, r.seq)
+	dst = appendStr(dst, r.id)
+	dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(r.norm))
+	if r.doc != nil {
+		dst = append(dst, 1)
+		dst = appendStr(dst, *r.doc)
+	} else {
+		dst = append(dst, 0)
 	}
-	return dst
+	return payload.AppendMap(dst, r.meta)
 }
+
+// readRecord reads what appendRecord appends; errors are left in r.Err.
+func readRecord(r *payload.Reader) record {
+	var rec record
+	rec.seq = r.Uvarint()
+	rec.id = r.String()
+	rec.norm = math.Float32frombits(r.Uint32())
+	if r.Byte() == 1 {
+		s := r.String()
+		rec.doc = &s
+	}
+	rec.meta = r.Map()
+	return rec
+}
+
+// The records file (version 1) is count(uvarint), then per live slot its
+// slot (uvarint) and appendRecord's fields.
 
 type decodedRecord struct {
 	slot uint32
@@ -209,21 +229,11 @@ func decodeRecords(b []byte, slots uint32) ([]decodedRecord, error) {
 	}
 	out := make([]decodedRecord, 0, n)
 	for i := uint64(0); i < n && r.Err == nil; i++ {
-		var d decodedRecord
 		s := r.Uvarint()
 		if s >= uint64(slots) {
 			return nil, fmt.Errorf("record %d: slot %d out of range %d", i, s, slots)
 		}
-		d.slot = uint32(s)
-		d.rec.seq = r.Uvarint()
-		d.rec.id = r.String()
-		d.rec.norm = math.Float32frombits(r.Uint32())
-		if r.Byte() == 1 {
-			s := r.String()
-			d.rec.doc = &s
-		}
-		d.rec.meta = r.Map()
-		out = append(out, d)
+		out = append(out, decodedRecord{slot: uint32(s), rec: readRecord(&r)})
 	}
 	if r.Err != nil {
 		return nil, fmt.Errorf("decode records: %w", r.Err)

@@ -71,6 +71,16 @@
 // in Stats); a write that may insert waits, holding no lock, while a repair
 // is due, so that slots are reused and memory stays bounded.
 //
+// # Checkpoints
+//
+// A checkpoint (checkpoint.go) persists the state so that the WAL it covers
+// can go. Vectors and records are immutable segments: the state tracks the
+// slots changed since the last checkpoint (dirty, dirtyVec), and a checkpoint
+// writes only those, as a delta, or every slot when compaction is due; the
+// manifest lists the segments, applied in order on open. The graph, the
+// payload indexes and the guardrail state are written whole each time.
+// docs/format/segments.md and checkpoint.md have the layouts.
+//
 // # Plans
 //
 // Collections below ExactThreshold live records are served by exact search.

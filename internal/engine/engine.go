@@ -40,8 +40,13 @@ type Options struct {
 	NoSync          bool  // acknowledge writes before fsync (relaxed durability)
 	Workers         int   // goroutines for HNSW inserts; default GOMAXPROCS
 	CheckpointBytes int64 // WAL bytes that trigger a background checkpoint; default 64 MiB
-	Seed            uint64
-	Monitor         MonitorOptions // recall guardrails (budget, target, autopilot bounds)
+	// A checkpoint writes a full segment, replacing the others, instead of
+	// a delta when there are MaxSegments (default 8) or their bytes reach
+	// SegmentRatio (default 2) times the first's; docs/format/segments.md.
+	MaxSegments  int
+	SegmentRatio float64
+	Seed         uint64
+	Monitor      MonitorOptions // recall guardrails (budget, target, autopilot bounds)
 	// Scheduler runs the collection's background rounds and bounds its
 	// insert workers, shared with the other collections of the process;
 	// nil: the collection starts one of its own (closed with it).
@@ -73,6 +78,15 @@ type state struct {
 	unsorted bool         // order needs sorting (a replacement was appended)
 
 	pidx *filter.Index // payload indexes (metadata and documents)
+
+	// dirty holds the slots whose record was written, replaced, changed or
+	// deleted since the last checkpoint snapshot, dirtyVec those of them
+	// whose vector was written: the next checkpoint's delta segment
+	// (docs/format/segments.md). Apply changes them under writeMu and mu;
+	// the checkpoint swaps them under writeMu with mu shared (no one else
+	// reads them), and merges them back under mu when it fails.
+	dirty    *roaring.Bitmap
+	dirtyVec *roaring.Bitmap
 
 	// graph is the HNSW graph; nil in exact mode. Slots enter it through
 	// the indexer (indexer.go): until then they are pending.
@@ -129,6 +143,9 @@ type Collection struct {
 	writeMu  sync.Mutex // serializes writers; see doc.go for the lock order
 	walBytes int64      // REQUIRES: writeMu. WAL bytes since the last checkpoint
 	ckptN    uint64     // REQUIRES: writeMu. number of the last checkpoint
+	// segs are the segments of the current checkpoint, in apply order.
+	// REQUIRES: ckptMu (or exclusive access during Open).
+	segs []segInfo
 
 	// replaying is true while Open replays the WAL (no other goroutine
 	// runs yet): findings are not logged one by one then.
@@ -172,6 +189,12 @@ func (o *Options) ensureDefaults() {
 	if o.Seed == 0 {
 		o.Seed = 0x5e7a47
 	}
+	if o.MaxSegments <= 0 {
+		o.MaxSegments = 8
+	}
+	if o.SegmentRatio <= 1 {
+		o.SegmentRatio = 2
+	}
 }
 
 func (c *Collection) indexOptions() filter.IndexOptions {
@@ -195,6 +218,8 @@ func Open(opts Options, cfg Config) (*Collection, error) {
 	st := &c.mu.state
 	st.ids = make(map[string]uint32)
 	st.live = roaring.New()
+	st.dirty = roaring.New()
+	st.dirtyVec = roaring.New()
 	st.pending = roaring.New()
 	st.inflight = roaring.New()
 	st.pidx = filter.NewIndex(c.indexOptions())

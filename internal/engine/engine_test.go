@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sextantdb/sextant/internal/filter"
+	"github.com/sextantdb/sextant/internal/storage/ckpt"
 	"github.com/sextantdb/sextant/internal/storage/vfs"
 	"github.com/sextantdb/sextant/internal/storage/wal"
 	"github.com/sextantdb/sextant/internal/vec"
@@ -204,15 +205,15 @@ func TestCheckpointCorruptionRefusesToOpen(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, ck)
-	for _, name := range []string{fileVectors, fileRecords, fileGraph} {
-		t.Run(name, func(t *testing.T) {
+	for _, p := range []string{path.Join(ck, fileGraph), path.Join(ck, filePayload), "/db/coll/seg/000001.seg"} {
+		t.Run(path.Base(p), func(t *testing.T) {
 			fs := mem.CrashClone(rand.New(rand.NewPCG(1, 1)))
-			p := path.Join(ck, name)
 			b := readAll(t, fs, p)
 			b[len(b)/2] ^= 0x55
 			writeAll(t, fs, p, b)
 			_, err := Open(Options{FS: fs, Dir: "/db/coll"}, Config{Dim: testDim, Metric: vec.Cosine, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 20})
 			require.Error(t, err)
+			require.True(t, ckpt.IsCorruption(err), "%v", err)
 			require.Contains(t, err.Error(), p)
 		})
 	}

@@ -335,7 +335,7 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	}
 	closeVerified(t, c)
 	// Rewrite the checkpoint without its guardrail file, as the first
-	// format wrote it.
+	// format wrote it (the segments stay: only the meta names them).
 	m, ok, err := ckpt.ReadManifest(mem, "/db/coll")
 	require.NoError(t, err)
 	require.True(t, ok)
@@ -343,7 +343,7 @@ func TestBaselineSeededFromOldCheckpoint(t *testing.T) {
 	require.NoError(t, json.Unmarshal(m.Meta, &meta))
 	require.True(t, meta.Guardrails)
 	var files []ckpt.File
-	for _, name := range []string{fileVectors, fileRecords, filePayload} {
+	for _, name := range []string{filePayload} {
 		b, err := ckpt.ReadFile(mem, "/db/coll", m.Checkpoint, name)
 		require.NoError(t, err)
 		files = append(files, ckpt.File{Name: name, Data: b})

@@ -302,7 +302,8 @@ func checkEqual(t *testing.T, c *Collection, m *model, what string) {
 
 func openModelCollection(t *testing.T, fs vfs.FS) *Collection {
 	t.Helper()
-	c, err := Open(Options{FS: fs, Dir: "/db/coll", CheckpointBytes: 1 << 30, Workers: 2},
+	// Few segments: checkpoints are deltas, and compactions, often.
+	c, err := Open(Options{FS: fs, Dir: "/db/coll", CheckpointBytes: 1 << 30, Workers: 2, MaxSegments: 3},
 		Config{Metric: vec.L2, M: 8, EfConstruction: 40, EfSearch: 40, ExactThreshold: 24})
 	require.NoError(t, err)
 	return c
@@ -406,6 +407,8 @@ func newShard(cfg Config) *shard {
 	st := &s.mu.state
 	st.ids = make(map[string]uint32)
 	st.live = roaring.New()
+	st.dirty = roaring.New()
+	st.dirtyVec = roaring.New()
 	st.pidx = filter.NewIndex(filter.IndexOptions{})
 	if cfg.Dim > 0 {
 		st.dim = cfg.Dim

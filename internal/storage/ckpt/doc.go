@@ -8,6 +8,15 @@
 // new checkpoint is current, never a broken one. Call Sweep on open to remove
 // leftovers of an interrupted Write.
 //
+// # Segments
+//
+// Segments (docs/format/segments.md) are immutable files under seg/ that
+// outlive the checkpoint that wrote them: blocks of opaque entries, each
+// block checksummed, built in memory by SegmentBuilder, made durable by
+// WriteSegment and read back block by block by SegmentReader, so that a
+// reader never holds more than a block. The engine lists the segments that
+// make up its state in the MANIFEST's meta; SweepSegments removes the others.
+//
 // # Errors
 //
 // Damaged bytes are reported as *CorruptionError naming the file and offset

@@ -26,6 +26,9 @@ var fixtureFiles = []File{
 
 var fixtureMeta = []byte("fixture 1")
 
+// fixtureSegment are the entries of the fixture segment (one 20-byte block).
+var fixtureSegment = [][]byte{[]byte("three "), []byte("small "), []byte("entries")}
+
 // genFixtures returns the fixture files by path under testdata/. Each is a
 // collection directory holding checkpoint 1, written by Write, then damaged.
 func genFixtures(t *testing.T) map[string][]byte {
@@ -52,7 +55,22 @@ func genFixtures(t *testing.T) map[string][]byte {
 		}
 	}
 	out := map[string][]byte{}
+	// The fixture segment: header meta "seg 1" (a 29-byte header), then one
+	// block at 29: a 12-byte block header and a 19-byte payload.
+	sb := NewSegmentBuilder([]byte("seg 1"), 0)
+	for _, e := range fixtureSegment {
+		sb.End(append(sb.Begin(), e...))
+	}
+	require.NoError(t, WriteSegment(mem, dir, 1, sb.Finish()))
+	seg := readRaw(t, mem, SegmentPath(dir, 1))
+	require.Len(t, seg, 29+blockHeaderSize+19)
+	segPath := SegmentDir + "/" + SegmentName(1)
+
 	for _, fx := range []map[string][]byte{
+		// segment-flipped-byte: a bit of the block's payload flipped.
+		{"segment-flipped-byte/" + segPath: flip(seg, 29+blockHeaderSize+2, 0x01)},
+		// segment-truncated: the segment lost its last 4 bytes.
+		{"segment-truncated/" + segPath: seg[:len(seg)-4]},
 		// flipped-byte: one bit of a vectors payload byte flipped (bit rot).
 		whole("flipped-byte", manifest, flip(vectors, 16+40, 0x08), graph),
 		// truncated-file: graph lost its last 3 bytes (part of its CRC).
@@ -153,6 +171,28 @@ func TestFixtures(t *testing.T) {
 			require.True(t, IsCorruption(got))
 			var ce *CorruptionError
 			require.ErrorAs(t, got, &ce)
+			require.Equal(t, tc.ce, *ce)
+		})
+	}
+	for _, tc := range []struct {
+		name string
+		ce   CorruptionError
+	}{{
+		name: "segment-flipped-byte",
+		ce:   CorruptionError{File: "testdata/segment-flipped-byte/seg/000001.seg", Offset: 29, Reason: "block checksum mismatch"},
+	}, {
+		name: "segment-truncated",
+		ce:   CorruptionError{File: "testdata/segment-truncated/seg/000001.seg", Offset: 29, Reason: "block length 19 exceeds the file (56 bytes)"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := OpenSegment(fsys, filepath.Join("testdata", tc.name), 1)
+			require.NoError(t, err)
+			defer r.Close()
+			require.Equal(t, "seg 1", string(r.Meta()))
+			require.Equal(t, uint64(3), r.Entries())
+			_, _, _, err = r.Next()
+			var ce *CorruptionError
+			require.ErrorAs(t, err, &ce)
 			require.Equal(t, tc.ce, *ce)
 		})
 	}
