@@ -75,7 +75,16 @@ func DirName(n uint64) string { return fmt.Sprintf("ckpt-%06d", n) }
 
 func parseDirName(name string) (uint64, bool) {
 	digits, ok := strings.CutPrefix(name, "ckpt-")
-	if !ok || len(digits) < 6 {
+	if !ok {
+		return 0, false
+	}
+	return parseNumber(digits)
+}
+
+// parseNumber parses the number of a checkpoint or segment name: at least
+// six decimal digits.
+func parseNumber(digits string) (uint64, bool) {
+	if len(digits) < 6 {
 		return 0, false
 	}
 	for _, c := range digits {
@@ -302,6 +311,15 @@ func Sweep(fsys vfs.FS, dir string, current uint64) error {
 	if err := vfs.SweepTmp(fsys, dir); err != nil {
 		return fmt.Errorf("ckpt: %w", err)
 	}
+	return removeWhere(fsys, dir, fsys.RemoveAll, func(name string) bool {
+		k, ok := parseDirName(name)
+		return ok && k != current
+	})
+}
+
+// removeWhere removes (with remove) the entries of dir that drop names, then
+// fsyncs dir if it removed any. A missing dir holds nothing.
+func removeWhere(fsys vfs.FS, dir string, remove func(string) error, drop func(name string) bool) error {
 	names, err := fsys.List(dir)
 	if err != nil {
 		if vfs.IsNotExist(err) {
@@ -311,8 +329,8 @@ func Sweep(fsys vfs.FS, dir string, current uint64) error {
 	}
 	removed := false
 	for _, name := range names {
-		if k, ok := parseDirName(name); ok && k != current {
-			if err := fsys.RemoveAll(filepath.Join(dir, name)); err != nil {
+		if drop(name) {
+			if err := remove(filepath.Join(dir, name)); err != nil {
 				return fmt.Errorf("ckpt: sweep %s: %w", dir, err)
 			}
 			removed = true

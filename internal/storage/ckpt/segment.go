@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/sextantdb/sextant/internal/storage/vfs"
@@ -42,16 +41,10 @@ func SegmentPath(dir string, n uint64) string {
 
 func parseSegmentName(name string) (uint64, bool) {
 	digits, ok := strings.CutSuffix(name, segmentSuffix)
-	if !ok || len(digits) < 6 {
+	if !ok {
 		return 0, false
 	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	return n, err == nil
+	return parseNumber(digits)
 }
 
 // SegmentBuilder builds a segment file in memory from opaque entries, which
@@ -289,28 +282,8 @@ func (r *SegmentReader) Close() error { return r.f.Close() }
 // segment not in keep, then fsyncs the directory. Call it on open with the
 // MANIFEST's segments, and after a MANIFEST naming other segments is durable.
 func SweepSegments(fsys vfs.FS, dir string, keep []uint64) error {
-	sdir := filepath.Join(dir, SegmentDir)
-	names, err := fsys.List(sdir)
-	if err != nil {
-		if vfs.IsNotExist(err) {
-			return nil
-		}
-		return fmt.Errorf("ckpt: sweep %s: %w", sdir, err)
-	}
-	removed := false
-	for _, name := range names {
+	return removeWhere(fsys, filepath.Join(dir, SegmentDir), fsys.Remove, func(name string) bool {
 		n, ok := parseSegmentName(name)
-		if (ok && !slices.Contains(keep, n)) || strings.HasSuffix(name, vfs.TmpSuffix) {
-			if err := fsys.Remove(filepath.Join(sdir, name)); err != nil {
-				return fmt.Errorf("ckpt: sweep %s: %w", sdir, err)
-			}
-			removed = true
-		}
-	}
-	if removed {
-		if err := vfs.SyncDir(fsys, sdir); err != nil {
-			return fmt.Errorf("ckpt: sweep %s: %w", sdir, err)
-		}
-	}
-	return nil
+		return ok && !slices.Contains(keep, n) || strings.HasSuffix(name, vfs.TmpSuffix)
+	})
 }
