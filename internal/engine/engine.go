@@ -531,8 +531,6 @@ func (c *Collection) Verify() error {
 		return fmt.Errorf("insertion order holds %d live records, the live set %d", inOrder.GetCardinality(), st.live.GetCardinality())
 	}
 	if g := st.graph; g != nil && st.inflight.IsEmpty() {
-		// Every live slot is a live node or pending, never both; every
-		// pending slot is live and queued.
 		// Every live node is reachable once the indexer has walked the
 		// graph after its batches (it does when its queue runs dry, before
 		// it stops); between batches, only the structure must hold.
@@ -543,6 +541,8 @@ func (c *Collection) Verify() error {
 		if err := check(); err != nil {
 			return fmt.Errorf("graph: %w", err)
 		}
+		// Every live slot is a live node or pending, never both; every
+		// pending slot is live and queued.
 		if !roaring.AndNot(st.pending, st.live).IsEmpty() {
 			return fmt.Errorf("pending slots that are not live: %v", roaring.AndNot(st.pending, st.live).ToArray())
 		}
