@@ -55,24 +55,6 @@ func loadFixture(t *testing.T, name string) *vfs.MemFS {
 	return mem
 }
 
-// dumpFS copies every file under /db/coll of fs into dir.
-func dumpFS(t *testing.T, fs vfs.FS, from, dir string) {
-	t.Helper()
-	names, err := fs.List(from)
-	require.NoError(t, err)
-	for _, n := range names {
-		p := from + "/" + n
-		st, err := fs.Stat(p)
-		require.NoError(t, err)
-		if st.IsDir() {
-			dumpFS(t, fs, p, filepath.Join(dir, n))
-			continue
-		}
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(dir, n), readAll(t, fs, p), 0o644))
-	}
-}
-
 func allRecords(t *testing.T, c *Collection) []Hit {
 	t.Helper()
 	hits, err := c.Get(context.Background(), GetRequest{Include: Include{Vectors: true, Metadatas: true, Documents: true}})
